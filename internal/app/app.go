@@ -1,0 +1,206 @@
+// Package app assembles the hxds process: a source feeds the store, the store
+// feeds translation (debounced) and the endpoint path (immediately), both
+// publish into the xDS cache, which the ADS server and the admin endpoint read.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/hxds/hxds/internal/source/file"
+	"github.com/hxds/hxds/internal/store"
+	"github.com/hxds/hxds/translate"
+	"github.com/hxds/hxds/translate/diag"
+	"github.com/hxds/hxds/translate/input"
+	"github.com/hxds/hxds/xds/admin"
+	"github.com/hxds/hxds/xds/server"
+)
+
+// Config is everything `hxds serve` takes.
+type Config struct {
+	XDSAddress      string
+	AdminAddress    string
+	ConfigDir       string
+	Options         input.Options
+	DebounceHoldoff time.Duration
+	DebounceMax     time.Duration
+	Log             *zap.Logger
+	// Listening, when set, is called with the bound addresses once both
+	// servers listen (tests use port 0).
+	Listening func(xds, admin net.Addr)
+}
+
+// server is one running hxds.
+type app struct {
+	cfg      Config
+	log      *zap.Logger
+	store    *store.Store
+	pipeline *Pipeline
+	debounce *store.Debouncer
+	ready    atomic.Bool
+	// built is closed after the first translation is in the cache. The xDS
+	// server starts accepting streams only then: an Envoy that reconnects
+	// to a restarted hxds must never see the empty set and drain everything.
+	built     chan struct{}
+	builtOnce sync.Once
+
+	mu       sync.Mutex
+	source   *diag.Set
+	loaded   []diag.Object
+	last     *translate.Result
+	edsPaths prometheus.Counter
+}
+
+// Run serves until ctx is cancelled or a server fails.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Log
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	st := store.New()
+	a := &app{
+		cfg: cfg, log: log, store: st,
+		pipeline: NewPipeline(cfg.Options, st.Slices, reg, log.Named("translate")),
+		debounce: store.NewDebouncer(cfg.DebounceHoldoff, cfg.DebounceMax),
+		source:   diag.NewSet(),
+		built:    make(chan struct{}),
+		edsPaths: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hxds_endpoint_only_updates_total",
+			Help: "Input changes that touched only EndpointSlices and skipped translation.",
+		}),
+	}
+	reg.MustRegister(a.edsPaths)
+
+	xdsLis, err := net.Listen("tcp", cfg.XDSAddress)
+	if err != nil {
+		return fmt.Errorf("listen for xDS on %s: %w", cfg.XDSAddress, err)
+	}
+	adminLis, err := net.Listen("tcp", cfg.AdminAddress)
+	if err != nil {
+		xdsLis.Close()
+		return fmt.Errorf("listen for admin on %s: %w", cfg.AdminAddress, err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	tracker := server.NewTracker(a.pipeline.Cache.GroupOf, reg, log.Named("xds"))
+	xds := server.New(ctx, a.pipeline.Cache, tracker, log.Named("xds"))
+	adminSrv, adminErr := admin.Serve(adminLis, admin.Handler(admin.Deps{
+		Ready:        a.ready.Load,
+		Dump:         a.pipeline.Cache,
+		DefaultGroup: cfg.Options.Group,
+		Connections:  tracker.Connections,
+		Status:       a.status,
+		Gatherer:     reg,
+		Log:          log,
+	}), log.Named("admin"))
+
+	watcher, err := file.NewWatcher(cfg.ConfigDir, log.Named("source"))
+	if err != nil {
+		xdsLis.Close()
+		adminSrv.Close()
+		return fmt.Errorf("watch config dir: %w", err)
+	}
+
+	errc := make(chan error, 3)
+	go func() {
+		select {
+		case <-a.built:
+			errc <- xds.Serve(xdsLis)
+		case <-ctx.Done():
+			xdsLis.Close()
+		}
+	}()
+	go func() {
+		if err := <-adminErr; err != nil {
+			errc <- err
+		}
+	}()
+	go func() {
+		if err := watcher.Run(ctx, a.onSource); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("config dir source: %w", err)
+		}
+	}()
+	go a.debounce.Run(ctx, a.rebuild)
+	if cfg.Listening != nil {
+		cfg.Listening(xdsLis.Addr(), adminLis.Addr())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel()
+	xds.Stop()
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = adminSrv.Shutdown(shutdown)
+	return runErr
+}
+
+// onSource receives each new content of the config directory. Endpoint-only
+// changes go straight to the endpoint path; anything else schedules a
+// (debounced) translation. The first load translates at once so that /ready
+// turns true without waiting for the debounce.
+func (a *app) onSource(res *file.Result) {
+	objects := make(map[input.Key]runtime.Object, len(res.Objects))
+	loaded := make([]diag.Object, 0, len(res.Objects))
+	for _, o := range res.Objects {
+		objects[o.Key] = o.Obj
+		loaded = append(loaded, diag.Object{
+			Kind: string(o.Key.Kind), Namespace: o.Key.Namespace, Name: o.Key.Name, File: o.Origin.File, Doc: o.Origin.Doc,
+		})
+	}
+	a.mu.Lock()
+	a.source, a.loaded = res.Problems, loaded
+	a.mu.Unlock()
+
+	change := a.store.Replace(objects)
+	switch {
+	case !a.ready.Load():
+		a.rebuild()
+	case change.Config:
+		a.debounce.Trigger()
+	case len(change.EndpointServices) > 0:
+		a.edsPaths.Inc()
+		n, err := a.pipeline.EDS.ServicesChanged(change.EndpointServices)
+		if err != nil {
+			a.log.Error("endpoint update failed", zap.Error(err))
+			return
+		}
+		a.log.Info("endpoints updated without translation",
+			zap.Int("services", len(change.EndpointServices)), zap.Int("assignments", n))
+	}
+}
+
+// rebuild runs a full translation of the current store.
+func (a *app) rebuild() {
+	res, err := a.pipeline.Rebuild(a.store.Snapshot())
+	if err != nil {
+		a.log.Error("translation failed; previous configuration kept", zap.Error(err))
+		return
+	}
+	a.mu.Lock()
+	a.last = res
+	a.mu.Unlock()
+	a.ready.Store(true)
+	a.builtOnce.Do(func() { close(a.built) })
+}
+
+func (a *app) status() []diag.Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return statusOf(a.source, a.loaded, a.last)
+}

@@ -1,0 +1,4 @@
+package file
+
+// Every test binary accepts -update (see internal/testutil).
+import _ "github.com/hxds/hxds/internal/testutil"

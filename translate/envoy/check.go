@@ -1,0 +1,260 @@
+package envoy
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Check verifies that a set of resources (type URL → name → resource) is one a
+// stock Envoy accepts as a whole: every resource and every typed config inside
+// it passes ValidateAll(); every Any names a registered stock Envoy type; every
+// RDS, SDS and EDS name resolves; every route's clusters exist; virtual-host
+// domains and filter-chain matches are unique; the router is the last HTTP
+// filter. Endpoints are checked only when the set includes the endpoint type.
+// All problems are reported, joined.
+func Check(byType map[string]map[string]proto.Message) error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	for _, typeURL := range sortedKeys(byType) {
+		for _, name := range sortedKeys(byType[typeURL]) {
+			if err := validateDeep(byType[typeURL][name]); err != nil {
+				fail("%s %q: %w", shortType(typeURL), name, err)
+			}
+		}
+	}
+
+	routes := byType[resourcev3.RouteType]
+	secrets := byType[resourcev3.SecretType]
+	clusters := byType[resourcev3.ClusterType]
+	endpoints, checkEDS := byType[resourcev3.EndpointType]
+
+	for _, name := range sortedKeys(byType[resourcev3.ListenerType]) {
+		l, ok := byType[resourcev3.ListenerType][name].(*listenerv3.Listener)
+		if !ok {
+			fail("listener %q: not a Listener", name)
+			continue
+		}
+		if l.Name != name {
+			fail("listener %q: indexed under a different name %q", l.Name, name)
+		}
+		checkListener(l, routes, secrets, fail)
+	}
+	for _, name := range sortedKeys(routes) {
+		rc, ok := routes[name].(*routev3.RouteConfiguration)
+		if !ok {
+			fail("route config %q: not a RouteConfiguration", name)
+			continue
+		}
+		checkRouteConfig(rc, clusters, fail)
+	}
+	if checkEDS {
+		for _, name := range sortedKeys(clusters) {
+			c, ok := clusters[name].(*clusterv3.Cluster)
+			if !ok {
+				fail("cluster %q: not a Cluster", name)
+				continue
+			}
+			if c.GetType() == clusterv3.Cluster_EDS {
+				eds := c.GetEdsClusterConfig().GetServiceName()
+				if eds == "" {
+					eds = c.Name
+				}
+				if _, ok := endpoints[eds]; !ok {
+					fail("cluster %q: EDS resource %q is not served", c.Name, eds)
+				}
+			}
+		}
+		for _, name := range sortedKeys(endpoints) {
+			if cla, ok := endpoints[name].(*endpointv3.ClusterLoadAssignment); !ok || cla.ClusterName != name {
+				fail("endpoints %q: not a ClusterLoadAssignment named after its key", name)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func shortType(typeURL string) string {
+	return typeURL[strings.LastIndex(typeURL, ".")+1:]
+}
+
+// validateDeep runs ValidateAll on m and, recursively, on every Any inside it,
+// because protoc-gen-validate does not look into typed configs.
+func validateDeep(m proto.Message) error {
+	if v, ok := m.(interface{ ValidateAll() error }); ok {
+		if err := v.ValidateAll(); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
+		if !strings.HasPrefix(a.TypeUrl, "type.googleapis.com/envoy.") {
+			errs = append(errs, fmt.Errorf("typed config %q is not a stock Envoy type", a.TypeUrl))
+			return
+		}
+		inner, err := a.UnmarshalNew()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("typed config %q: %w", a.TypeUrl, err))
+			return
+		}
+		if err := validateDeep(inner); err != nil {
+			errs = append(errs, fmt.Errorf("typed config %q: %w", a.TypeUrl, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
+	if a, ok := m.Interface().(*anypb.Any); ok {
+		fn(a)
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Kind() != protoreflect.MessageKind && fd.Kind() != protoreflect.GroupKind {
+			return true
+		}
+		switch {
+		case fd.IsList():
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walkAnys(l.Get(i).Message(), fn)
+			}
+		case fd.IsMap():
+			if fd.MapValue().Kind() == protoreflect.MessageKind {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					walkAnys(mv.Message(), fn)
+					return true
+				})
+			}
+		default:
+			walkAnys(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+func checkListener(l *listenerv3.Listener, routes, secrets map[string]proto.Message, fail func(string, ...any)) {
+	if l.ApiListener != nil {
+		hcm := &hcmv3.HttpConnectionManager{}
+		if err := l.ApiListener.GetApiListener().UnmarshalTo(hcm); err != nil {
+			fail("listener %q: api_listener is not an HttpConnectionManager: %v", l.Name, err)
+			return
+		}
+		checkHCM(l.Name, hcm, routes, fail)
+		return
+	}
+	matches := map[string]string{}
+	chainNames := map[string]bool{}
+	for i, fc := range l.FilterChains {
+		if fc.Name != "" {
+			if chainNames[fc.Name] {
+				fail("listener %q: duplicate filter chain name %q", l.Name, fc.Name)
+			}
+			chainNames[fc.Name] = true
+		}
+		key := prototext.Format(fc.GetFilterChainMatch())
+		if prev, dup := matches[key]; dup {
+			fail("listener %q: filter chains %s and %d have the same match", l.Name, prev, i)
+		}
+		matches[key] = fmt.Sprint(i)
+		if ts := fc.GetTransportSocket(); ts != nil {
+			ctx := &tlsv3.DownstreamTlsContext{}
+			if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+				fail("listener %q chain %d: transport socket is not a DownstreamTlsContext: %v", l.Name, i, err)
+			} else {
+				for _, sds := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+					if _, ok := secrets[sds.Name]; !ok {
+						fail("listener %q chain %d: SDS secret %q is not served", l.Name, i, sds.Name)
+					}
+				}
+			}
+		}
+		for _, f := range fc.Filters {
+			if f.Name != wellknown.HTTPConnectionManager {
+				continue
+			}
+			hcm := &hcmv3.HttpConnectionManager{}
+			if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
+				fail("listener %q chain %d: bad HCM: %v", l.Name, i, err)
+				continue
+			}
+			checkHCM(l.Name, hcm, routes, fail)
+		}
+	}
+}
+
+func checkHCM(listener string, hcm *hcmv3.HttpConnectionManager, routes map[string]proto.Message, fail func(string, ...any)) {
+	if rds := hcm.GetRds(); rds != nil {
+		if _, ok := routes[rds.RouteConfigName]; !ok {
+			fail("listener %q: RDS route config %q is not served", listener, rds.RouteConfigName)
+		}
+	}
+	filters := hcm.GetHttpFilters()
+	if len(filters) == 0 || filters[len(filters)-1].Name != wellknown.Router {
+		fail("listener %q: the router must be the last HTTP filter", listener)
+	}
+	for i, f := range filters[:max(len(filters)-1, 0)] {
+		if f.Name == wellknown.Router {
+			fail("listener %q: router at position %d is not last", listener, i)
+		}
+	}
+}
+
+func checkRouteConfig(rc *routev3.RouteConfiguration, clusters map[string]proto.Message, fail func(string, ...any)) {
+	domains := map[string]string{}
+	vhNames := map[string]bool{}
+	for _, vh := range rc.VirtualHosts {
+		if vhNames[vh.Name] {
+			fail("route config %q: duplicate virtual host %q", rc.Name, vh.Name)
+		}
+		vhNames[vh.Name] = true
+		for _, d := range vh.Domains {
+			if prev, dup := domains[d]; dup {
+				fail("route config %q: domain %q is in virtual hosts %q and %q", rc.Name, d, prev, vh.Name)
+			}
+			domains[d] = vh.Name
+		}
+		for _, r := range vh.Routes {
+			for _, c := range routeClusters(r) {
+				if _, ok := clusters[c]; !ok {
+					fail("route config %q vhost %q route %q: cluster %q is not served", rc.Name, vh.Name, r.Name, c)
+				}
+			}
+		}
+	}
+}
+
+// routeClusters lists every cluster a route can send a request to, mirrors included.
+func routeClusters(r *routev3.Route) []string {
+	ra := r.GetRoute()
+	if ra == nil {
+		return nil
+	}
+	var out []string
+	if c := ra.GetCluster(); c != "" {
+		out = append(out, c)
+	}
+	for _, wc := range ra.GetWeightedClusters().GetClusters() {
+		out = append(out, wc.Name)
+	}
+	for _, m := range ra.GetRequestMirrorPolicies() {
+		out = append(out, m.Cluster)
+	}
+	sort.Strings(out)
+	return out
+}

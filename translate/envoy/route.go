@@ -1,0 +1,150 @@
+package envoy
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/hxds/hxds/translate/ir"
+)
+
+func buildRouteConfig(rt *ir.RouteTable) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{
+		Name: rt.Name,
+		// Clusters appear in CDS before the routes that use them, but Envoy
+		// must not reject a route table because one is briefly missing.
+		ValidateClusters: wrapperspb.Bool(false),
+	}
+	for _, vh := range rt.VirtualHosts {
+		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
+		for _, r := range vh.Routes {
+			out.Routes = append(out.Routes, buildRoutes(r)...)
+		}
+		rc.VirtualHosts = append(rc.VirtualHosts, out)
+	}
+	return rc
+}
+
+// buildRoutes emits one Envoy route per IR match, all with the IR route's
+// name and action, as Istio does for an HTTPRoute with several matches.
+func buildRoutes(r *ir.Route) []*routev3.Route {
+	out := make([]*routev3.Route, 0, len(r.Matches))
+	for _, m := range r.Matches {
+		er := &routev3.Route{Name: r.Name, Match: buildMatch(m)}
+		switch {
+		case r.Forward != nil:
+			er.Action = &routev3.Route_Route{Route: buildForward(r.Forward)}
+		case r.Redirect != nil:
+			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(r.Redirect)}
+		case r.Direct != nil:
+			er.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+				Status: r.Direct.Status,
+				Body:   inlineBody(r.Direct.Body),
+			}}
+		}
+		out = append(out, er)
+	}
+	return out
+}
+
+func inlineBody(s string) *corev3.DataSource {
+	if s == "" {
+		return nil
+	}
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}
+}
+
+func buildMatch(m ir.Match) *routev3.RouteMatch {
+	rm := &routev3.RouteMatch{}
+	switch m.PathKind {
+	case ir.PathExact:
+		rm.PathSpecifier = &routev3.RouteMatch_Path{Path: m.Path}
+	case ir.PathPrefix:
+		rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.Path}
+	case ir.PathRegex:
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regex(m.Path)}
+	}
+	if !m.CaseSensitive {
+		rm.CaseSensitive = wrapperspb.Bool(false)
+	}
+	for _, h := range m.Headers {
+		hm := &routev3.HeaderMatcher{Name: h.Name, InvertMatch: h.Invert}
+		if h.Match.Kind == ir.MatchPresent {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_PresentMatch{PresentMatch: true}
+		} else {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: stringMatcher(h.Match)}
+		}
+		rm.Headers = append(rm.Headers, hm)
+	}
+	for _, q := range m.Query {
+		qm := &routev3.QueryParameterMatcher{Name: q.Name}
+		if q.Match.Kind == ir.MatchPresent {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_PresentMatch{PresentMatch: true}
+		} else {
+			qm.QueryParameterMatchSpecifier = &routev3.QueryParameterMatcher_StringMatch{StringMatch: stringMatcher(q.Match)}
+		}
+		rm.QueryParameters = append(rm.QueryParameters, qm)
+	}
+	return rm
+}
+
+func regex(expr string) *matcherv3.RegexMatcher {
+	return &matcherv3.RegexMatcher{Regex: expr}
+}
+
+func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
+	switch m.Kind {
+	case ir.MatchPrefix:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: m.Value}}
+	case ir.MatchRegex:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: regex(m.Value)}}
+	default:
+		return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m.Value}}
+	}
+}
+
+// buildForward routes to one cluster, or to weighted clusters. Timeout 0
+// disables Envoy's 15 s default, as Istio does: Ingress sets no deadline.
+func buildForward(f *ir.Forward) *routev3.RouteAction {
+	ra := &routev3.RouteAction{Timeout: durationpb.New(0)}
+	if len(f.Destinations) == 1 {
+		ra.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: f.Destinations[0].Backend}
+		return ra
+	}
+	wc := &routev3.WeightedCluster{}
+	for _, d := range f.Destinations {
+		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
+			Name: d.Backend, Weight: wrapperspb.UInt32(d.Weight),
+		})
+	}
+	ra.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
+	return ra
+}
+
+func buildRedirect(r *ir.Redirect) *routev3.RedirectAction {
+	ra := &routev3.RedirectAction{HostRedirect: r.Host, PortRedirect: r.Port}
+	if r.Scheme != "" {
+		ra.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.Scheme}
+	}
+	switch {
+	case r.Path != "":
+		ra.PathRewriteSpecifier = &routev3.RedirectAction_PathRedirect{PathRedirect: r.Path}
+	case r.PrefixRewrite != "":
+		ra.PathRewriteSpecifier = &routev3.RedirectAction_PrefixRewrite{PrefixRewrite: r.PrefixRewrite}
+	}
+	switch r.Code {
+	case 302:
+		ra.ResponseCode = routev3.RedirectAction_FOUND
+	case 303:
+		ra.ResponseCode = routev3.RedirectAction_SEE_OTHER
+	case 307:
+		ra.ResponseCode = routev3.RedirectAction_TEMPORARY_REDIRECT
+	case 308:
+		ra.ResponseCode = routev3.RedirectAction_PERMANENT_REDIRECT
+	default:
+		ra.ResponseCode = routev3.RedirectAction_MOVED_PERMANENTLY
+	}
+	return ra
+}

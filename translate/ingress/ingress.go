@@ -1,0 +1,493 @@
+// Package ingress translates Kubernetes Ingresses into the gateway IR with
+// Higress's semantics (higress-semantics §2): class selection, defaulting,
+// path types, regex mode, route ordering, duplicates, defaultBackend and TLS.
+package ingress
+
+import (
+	"crypto/tls"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/hxds/hxds/translate/diag"
+	"github.com/hxds/hxds/translate/input"
+	"github.com/hxds/hxds/translate/ir"
+)
+
+// DefaultHost is the host of rules that name none.
+const DefaultHost = "*"
+
+// translator holds the state of one translation run.
+type translator struct {
+	snap *input.Snapshot
+	opts input.Options
+	b    *ir.Builder
+	d    *diag.Set
+
+	// routes per host in the order they were produced (oldest Ingress first).
+	hosts     map[string][]*ir.Route
+	hostOrder []string
+	// ruleKeys detects duplicates: rule key → the Ingress that owns it.
+	ruleKeys map[string]diag.Object
+	order    int
+}
+
+// Translate adds every Ingress of snap that this controller serves to b, and
+// records for each Ingress what was served and what was not in d.
+func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.Set) {
+	t := &translator{
+		snap: snap, opts: opts, b: b, d: d,
+		hosts:    map[string][]*ir.Route{},
+		ruleKeys: map[string]diag.Object{},
+	}
+	ingresses := t.selectIngresses()
+	for _, ing := range ingresses {
+		t.translateIngress(ing)
+	}
+	for _, ing := range ingresses {
+		t.applyDefaultBackend(ing)
+	}
+	t.emit()
+}
+
+func objectOf(ing *networkingv1.Ingress) diag.Object {
+	return diag.Object{Kind: string(input.KindIngress), Namespace: ing.Namespace, Name: ing.Name}
+}
+
+// selectIngresses returns the Ingresses of our class, oldest first
+// (creationTimestamp, then "<name>.<namespace>"), which is the order in which
+// "first wins" is decided everywhere below.
+func (t *translator) selectIngresses() []*networkingv1.Ingress {
+	var out []*networkingv1.Ingress
+	for _, key := range input.SortedKeys(t.snap.Ingresses) {
+		ing := t.snap.Ingresses[key]
+		if !selected(ing, t.snap, t.opts.IngressClass) {
+			t.d.Ignore(objectOf(ing), "ignored-class",
+				"ingress class %q is not served by this controller (ingress class %q)", className(ing), t.opts.IngressClass)
+			continue
+		}
+		out = append(out, ing)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		ti, tj := out[i].CreationTimestamp, out[j].CreationTimestamp
+		if !ti.Equal(&tj) {
+			return ti.Before(&tj)
+		}
+		return out[i].Name+"."+out[i].Namespace < out[j].Name+"."+out[j].Namespace
+	})
+	return out
+}
+
+func className(ing *networkingv1.Ingress) string {
+	if v, ok := ing.Annotations[classAnnotation]; ok {
+		return v
+	}
+	if ing.Spec.IngressClassName != nil {
+		return *ing.Spec.IngressClassName
+	}
+	return ""
+}
+
+// routeName is the Envoy route name of an Ingress (§2.4): its name in the
+// system namespace, <namespace>/<name> elsewhere.
+func (t *translator) routeName(ing *networkingv1.Ingress) string {
+	if ing.Namespace == t.opts.SystemNamespace {
+		return ing.Name
+	}
+	return ing.Namespace + "/" + ing.Name
+}
+
+func (t *translator) translateIngress(ing *networkingv1.Ingress) {
+	obj := objectOf(ing)
+	t.d.Accept(obj)
+	ann := annotations(ing.Annotations)
+	bad := func(key, value string, err error) {
+		t.d.Warn(obj, "invalid-annotation", "metadata.annotations", "annotation %s=%q ignored: %v", key, value, err)
+	}
+	if len(ing.Spec.Rules) == 0 && ing.Spec.DefaultBackend == nil {
+		t.d.Warn(obj, "empty-rule", "spec", "Ingress has no rules and no defaultBackend; nothing to serve")
+	}
+	regex := parseRegexMode(ann, bad)
+
+	for ri, rule := range ing.Spec.Rules {
+		if rule.HTTP == nil {
+			t.d.Warn(obj, "empty-rule", fmt.Sprintf("spec.rules[%d]", ri), "rule has no http paths; ignored")
+			continue
+		}
+		host := rule.Host
+		if host == "" {
+			host = DefaultHost
+		}
+		hostHasRoute := false
+		for pi, p := range rule.HTTP.Paths {
+			field := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			route, ok := t.pathRoute(ing, regex, host, p, field)
+			if !ok {
+				continue
+			}
+			hostHasRoute = true
+			t.addRoute(host, route)
+		}
+		if hostHasRoute {
+			t.tlsForHost(ing, host)
+		}
+	}
+}
+
+// pathRoute turns one Ingress path into a route, or reports why it can't.
+func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, host string, p networkingv1.HTTPIngressPath, field string) (*ir.Route, bool) {
+	obj := objectOf(ing)
+
+	// Defaulting (§2.2), on copies: the input snapshot is never modified.
+	path := p.Path
+	if path == "" {
+		path = "/"
+	}
+	pathType := networkingv1.PathTypePrefix
+	if p.PathType == nil {
+		if !mode.forIngress() {
+			path = strings.TrimSuffix(path, ".*")
+			path = strings.TrimSuffix(path, "/*")
+			if path == "" {
+				path = "/"
+			}
+		}
+	} else if *p.PathType == networkingv1.PathTypeExact {
+		pathType = networkingv1.PathTypeExact
+	} else if *p.PathType != networkingv1.PathTypePrefix && *p.PathType != networkingv1.PathTypeImplementationSpecific {
+		t.d.Error(obj, "invalid-path", field+".pathType", "unknown pathType %q; path not served", *p.PathType)
+		return nil, false
+	}
+
+	backend, ok := t.resolveBackend(ing, p.Backend, field+".backend")
+	if !ok {
+		return nil, false
+	}
+
+	regex := pathType == networkingv1.PathTypePrefix && mode.forPath(path)
+	var matches []ir.Match
+	var kind ir.PathMatchKind
+	switch {
+	case regex:
+		kind = ir.PathRegex
+		expr := path + ".*"
+		if mode.fullPathRegex {
+			expr = path + "$"
+		}
+		if _, err := regexp.Compile(expr); err != nil {
+			t.d.Error(obj, "invalid-path", field+".path", "path %q is not a valid regular expression: %v; path not served", path, err)
+			return nil, false
+		}
+		matches = []ir.Match{{PathKind: ir.PathRegex, Path: expr, CaseSensitive: true}}
+	case !strings.HasPrefix(path, "/"):
+		t.d.Error(obj, "invalid-path", field+".path", "path %q must begin with '/'; path not served", path)
+		return nil, false
+	case pathType == networkingv1.PathTypeExact:
+		kind = ir.PathExact
+		matches = []ir.Match{{PathKind: ir.PathExact, Path: path, CaseSensitive: true}}
+	case path == "/":
+		kind = ir.PathPrefix
+		matches = []ir.Match{{PathKind: ir.PathPrefix, Path: "/", CaseSensitive: true}}
+	default:
+		// /foo matches /foo, /foo/ and /foo/x but not /foobar.
+		kind = ir.PathPrefix
+		trimmed := strings.TrimRight(path, "/")
+		matches = []ir.Match{
+			{PathKind: ir.PathExact, Path: trimmed, CaseSensitive: true},
+			{PathKind: ir.PathPrefix, Path: trimmed + "/", CaseSensitive: true},
+		}
+	}
+
+	key := fmt.Sprintf("%s-%s-%s", host, kind, path)
+	if owner, dup := t.ruleKeys[key]; dup {
+		t.d.Error(obj, "duplicated-route", field,
+			"host %q path %q (%s) is already served by %s/%s; the oldest Ingress wins", host, path, kind, owner.Namespace, owner.Name)
+		return nil, false
+	}
+	t.ruleKeys[key] = obj
+
+	class := 0
+	if kind == ir.PathPrefix && path == "/" {
+		class = 1 // user catch-all: sorted after every other user route
+	}
+	t.order++
+	return &ir.Route{
+		Name:    t.routeName(ing),
+		Source:  obj,
+		Matches: matches,
+		Forward: &ir.Forward{Destinations: []ir.Destination{{Backend: backend, Weight: 100}}, TotalWeight: 100},
+		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), Order: t.order},
+	}, true
+}
+
+func (t *translator) addRoute(host string, r *ir.Route) {
+	if _, ok := t.hosts[host]; !ok {
+		t.hostOrder = append(t.hostOrder, host)
+	}
+	t.hosts[host] = append(t.hosts[host], r)
+}
+
+// resolveBackend registers the cluster of an Ingress backend and returns its name.
+func (t *translator) resolveBackend(ing *networkingv1.Ingress, be networkingv1.IngressBackend, field string) (string, bool) {
+	obj := objectOf(ing)
+	if be.Resource != nil {
+		r := be.Resource
+		if r.APIGroup != nil && *r.APIGroup == "networking.higress.io" && r.Kind == "McpBridge" && r.Name == "default" {
+			t.d.Error(obj, "unsupported-backend", field+".resource",
+				"registry destinations (McpBridge) are not served yet; path not served")
+		} else {
+			t.d.Error(obj, "invalid-backend-service", field+".resource",
+				"backend resource %s/%s is not supported (only networking.higress.io McpBridge \"default\"); path not served", r.Kind, r.Name)
+		}
+		return "", false
+	}
+	if be.Service == nil || be.Service.Name == "" {
+		t.d.Error(obj, "invalid-backend-service", field, "backend names no service; path not served")
+		return "", false
+	}
+	svcRef := input.NamespacedName{Namespace: ing.Namespace, Name: be.Service.Name}
+	svc := t.snap.Services[svcRef]
+	port := be.Service.Port.Number
+	portName := ""
+	if be.Service.Port.Name != "" {
+		if svc == nil {
+			t.d.Error(obj, "port-name-resolve-error", field+".service.port.name",
+				"Service %s not found, so port name %q cannot be resolved; path not served", svcRef, be.Service.Port.Name)
+			return "", false
+		}
+		found := false
+		for _, sp := range svc.Spec.Ports {
+			if sp.Name == be.Service.Port.Name {
+				port, portName, found = sp.Port, sp.Name, true
+				break
+			}
+		}
+		if !found {
+			t.d.Error(obj, "port-name-resolve-error", field+".service.port.name",
+				"Service %s has no port named %q; path not served", svcRef, be.Service.Port.Name)
+			return "", false
+		}
+	} else if port <= 0 {
+		t.d.Error(obj, "invalid-backend-service", field+".service.port", "backend service port must be a name or a number in 1-65535; path not served")
+		return "", false
+	} else if svc != nil {
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port == port {
+				portName = sp.Name
+				break
+			}
+		}
+	}
+	switch {
+	case svc == nil:
+		t.d.Warn(obj, "service-not-found", field+".service",
+			"Service %s does not exist; requests get 503 until it does", svcRef)
+	case svc.Spec.Type == corev1.ServiceTypeExternalName:
+		return t.addDNSBackend(svc, uint32(port)), true
+	case portName == "" && !hasPort(svc, port):
+		t.d.Warn(obj, "service-port-not-found", field+".service.port.number",
+			"Service %s has no port %d; requests get 503 until it does", svcRef, port)
+	}
+	host := fmt.Sprintf("%s.%s.svc.%s", svcRef.Name, svcRef.Namespace, t.opts.DomainSuffix)
+	name := ClusterName(uint32(port), host)
+	t.b.AddBackend(&ir.Backend{
+		Name: name, Kind: ir.BackendService, Host: host, Port: uint32(port),
+		Service: ir.ServiceRef{Namespace: svcRef.Namespace, Name: svcRef.Name}, TargetPortName: portName,
+	})
+	return name, true
+}
+
+func hasPort(svc *corev1.Service, port int32) bool {
+	for _, sp := range svc.Spec.Ports {
+		if sp.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
+// addDNSBackend serves an ExternalName Service as a DNS cluster, as Istio does.
+func (t *translator) addDNSBackend(svc *corev1.Service, port uint32) string {
+	host := fmt.Sprintf("%s.%s.svc.%s", svc.Name, svc.Namespace, t.opts.DomainSuffix)
+	name := ClusterName(port, host)
+	t.b.AddBackend(&ir.Backend{
+		Name: name, Kind: ir.BackendDNS, Host: svc.Spec.ExternalName, Port: port,
+		Service: ir.ServiceRef{Namespace: svc.Namespace, Name: svc.Name},
+	})
+	return name
+}
+
+// ClusterName is Istio's outbound cluster name outbound|<port>||<host>.
+func ClusterName(port uint32, host string) string {
+	return fmt.Sprintf("outbound|%d||%s", port, host)
+}
+
+// SecretName is the SDS name of a Kubernetes TLS Secret (§1):
+// kubernetes-ingress://<cluster>/<namespace>/<name>.
+func SecretName(clusterID, namespace, name string) string {
+	if clusterID == "" {
+		clusterID = "Kubernetes"
+	}
+	return fmt.Sprintf("kubernetes-ingress://%s/%s/%s", clusterID, namespace, name)
+}
+
+// tlsForHost gives host an HTTPS server when one of the Ingress's tls entries
+// lists it exactly (§2.6) and the Secret holds a usable certificate.
+func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string) {
+	obj := objectOf(ing)
+	secretName := ""
+	found := false
+	for i, entry := range ing.Spec.TLS {
+		hosts := entry.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{DefaultHost}
+		}
+		for _, h := range hosts {
+			if h == host {
+				if entry.SecretName == "" {
+					t.d.Error(obj, "missing-secret", fmt.Sprintf("spec.tls[%d].secretName", i), "tls entry for host %q names no Secret; host served over HTTP only", host)
+					return
+				}
+				secretName, found = entry.SecretName, true
+				break
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return
+	}
+	ref := input.NamespacedName{Namespace: ing.Namespace, Name: secretName}
+	secret := t.snap.Secrets[ref]
+	if secret == nil {
+		t.d.Error(obj, "missing-secret", "spec.tls", "Secret %s for host %q not found; host served over HTTP only", ref, host)
+		return
+	}
+	cert, key := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		t.d.Error(obj, "invalid-secret", "spec.tls", "Secret %s for host %q has no usable tls.crt/tls.key: %v; host served over HTTP only", ref, host, err)
+		return
+	}
+	sdsName := SecretName(t.opts.ClusterID, ref.Namespace, ref.Name)
+	server, existing := t.b.TLSHost(t.opts.HTTPSPort, host, sdsName, obj)
+	if existing && server.Source != obj {
+		t.d.Warn(obj, "duplicated-tls", "spec.tls",
+			"host %q already has TLS from %s/%s; that Ingress's certificate is used", host, server.Source.Namespace, server.Source.Name)
+		return
+	}
+	t.b.AddSecret(&ir.Secret{Name: sdsName, Namespace: ref.Namespace, SecretName: ref.Name, Cert: cert, Key: key})
+}
+
+// applyDefaultBackend implements spec.defaultBackend (§2.8): the "*" host gets
+// a catch-all to the default backend (replacing a user "/" route there), and
+// every other host of the Ingress without its own "/" route gets one too.
+func (t *translator) applyDefaultBackend(ing *networkingv1.Ingress) {
+	if ing.Spec.DefaultBackend == nil {
+		return
+	}
+	obj := objectOf(ing)
+	backend, ok := t.resolveBackend(ing, *ing.Spec.DefaultBackend, "spec.defaultBackend")
+	if !ok {
+		return
+	}
+	mk := func() *ir.Route {
+		t.order++
+		return &ir.Route{
+			Name:    t.routeName(ing) + "-default",
+			Source:  obj,
+			Matches: []ir.Match{{PathKind: ir.PathPrefix, Path: "/", CaseSensitive: true}},
+			Forward: &ir.Forward{Destinations: []ir.Destination{{Backend: backend, Weight: 100}}, TotalWeight: 100},
+			SortKey: ir.SortKey{Class: 2, PathKind: ir.PathPrefix, PathLength: 1, Order: t.order},
+		}
+	}
+
+	// The "*" host: replace a user catch-all, keep an older default backend.
+	routes := t.hosts[DefaultHost]
+	replaced := false
+	for i, r := range routes {
+		switch r.SortKey.Class {
+		case 2:
+			t.d.Error(obj, "duplicated-route", "spec.defaultBackend",
+				"the default backend of host \"*\" is already set by %s/%s; the oldest Ingress wins", r.Source.Namespace, r.Source.Name)
+			replaced = true
+		case 1:
+			routes[i] = mk()
+			replaced = true
+		}
+		if replaced {
+			break
+		}
+	}
+	if !replaced {
+		t.addRoute(DefaultHost, mk())
+	}
+
+	for _, rule := range ing.Spec.Rules {
+		host := rule.Host
+		if host == "" || host == DefaultHost || rule.HTTP == nil {
+			continue
+		}
+		hasRoot := false
+		for _, r := range t.hosts[host] {
+			if r.SortKey.Class >= 1 {
+				hasRoot = true
+				break
+			}
+		}
+		if !hasRoot {
+			t.addRoute(host, mk())
+		}
+	}
+}
+
+// emit sorts every host's routes (§2.3) and hands them to the builder, on the
+// HTTP port always and on the HTTPS port for hosts with a TLS server.
+func (t *translator) emit() {
+	for _, host := range t.hostOrder {
+		routes := t.hosts[host]
+		SortRoutes(routes)
+		vh := t.b.HTTPHost(t.opts.HTTPPort, host)
+		vh.Routes = append(vh.Routes, routes...)
+		if server, ok := t.b.TLSServer(t.opts.HTTPSPort, host); ok {
+			server.Routes.VirtualHosts[0].Routes = append(server.Routes.VirtualHosts[0].Routes, routes...)
+		}
+	}
+}
+
+// SortRoutes orders the routes of one host as Higress does (§2.3): default
+// backend last, user catch-all before it; otherwise exact before prefix before
+// regex; then longer paths, method matches, more header and query matches
+// first; input order breaks ties.
+func SortRoutes(routes []*ir.Route) {
+	sort.SliceStable(routes, func(i, j int) bool {
+		a, b := routes[i].SortKey, routes[j].SortKey
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		if a.PathKind != b.PathKind {
+			return a.PathKind < b.PathKind
+		}
+		if a.PathLength != b.PathLength {
+			return a.PathLength > b.PathLength
+		}
+		if (a.MethodLength > 0) != (b.MethodLength > 0) {
+			return a.MethodLength > 0
+		}
+		if a.MethodLength != b.MethodLength {
+			return a.MethodLength < b.MethodLength
+		}
+		if a.HeaderCount != b.HeaderCount {
+			return a.HeaderCount > b.HeaderCount
+		}
+		if a.QueryCount != b.QueryCount {
+			return a.QueryCount > b.QueryCount
+		}
+		return a.Order < b.Order
+	})
+}

@@ -1,0 +1,152 @@
+// Package input holds the facts a translation runs on: the Kubernetes objects
+// of one moment, indexed, plus the options that shape the output. Sources
+// (a config directory, the Kubernetes API) fill it; translation only reads it.
+package input
+
+import (
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Kind names an input object type. The string is the Kubernetes kind.
+type Kind string
+
+// Input kinds understood in this release.
+const (
+	KindNamespace     Kind = "Namespace"
+	KindService       Kind = "Service"
+	KindEndpointSlice Kind = "EndpointSlice"
+	KindEndpoints     Kind = "Endpoints"
+	KindSecret        Kind = "Secret"
+	KindConfigMap     Kind = "ConfigMap"
+	KindIngressClass  Kind = "IngressClass"
+	KindIngress       Kind = "Ingress"
+)
+
+// GroupVersionKinds accepted for each kind (legacy Endpoints are converted to
+// EndpointSlices by the sources, see EndpointSlicesFromEndpoints).
+var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
+	{Group: "", Version: "v1", Kind: "Namespace"}:                     KindNamespace,
+	{Group: "", Version: "v1", Kind: "Service"}:                       KindService,
+	{Group: "", Version: "v1", Kind: "Endpoints"}:                     KindEndpoints,
+	{Group: "", Version: "v1", Kind: "Secret"}:                        KindSecret,
+	{Group: "", Version: "v1", Kind: "ConfigMap"}:                     KindConfigMap,
+	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"}: KindEndpointSlice,
+	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass"}: KindIngressClass,
+	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}:      KindIngress,
+}
+
+// Key identifies one input object. Namespace is empty for cluster-scoped kinds.
+type Key struct {
+	Kind      Kind
+	Namespace string
+	Name      string
+}
+
+func (k Key) String() string {
+	if k.Namespace == "" {
+		return string(k.Kind) + "/" + k.Name
+	}
+	return string(k.Kind) + "/" + k.Namespace + "/" + k.Name
+}
+
+// NamespacedName is a namespace/name pair used as map key.
+type NamespacedName struct{ Namespace, Name string }
+
+func (n NamespacedName) String() string { return n.Namespace + "/" + n.Name }
+
+// Options are the settings of the process that change translation output.
+type Options struct {
+	// SystemNamespace is where Higress-wide objects live (higress-system);
+	// Ingresses there get short route names.
+	SystemNamespace string
+	// IngressClass selects Ingresses (higress-semantics §2.1). Empty accepts all.
+	IngressClass string
+	// DomainSuffix of Service host names (cluster.local).
+	DomainSuffix string
+	// HTTPPort and HTTPSPort are the gateway ports for Ingress hosts (80, 443).
+	HTTPPort, HTTPSPort uint32
+	// ClusterID names the Kubernetes cluster in SDS secret names (Kubernetes).
+	ClusterID string
+	// Group is the gateway group every Ingress is served to.
+	Group string
+}
+
+// DefaultOptions match Higress's defaults.
+func DefaultOptions() Options {
+	return Options{
+		SystemNamespace: "higress-system",
+		IngressClass:    "higress",
+		DomainSuffix:    "cluster.local",
+		HTTPPort:        80,
+		HTTPSPort:       443,
+		ClusterID:       "Kubernetes",
+		Group:           "higress-gateway",
+	}
+}
+
+// Snapshot is every input object at one moment. Translation treats it as
+// read-only; sources build a new one (or copy-on-write) for each change.
+type Snapshot struct {
+	Namespaces     map[string]*corev1.Namespace
+	Services       map[NamespacedName]*corev1.Service
+	EndpointSlices map[NamespacedName]*discoveryv1.EndpointSlice
+	Secrets        map[NamespacedName]*corev1.Secret
+	ConfigMaps     map[NamespacedName]*corev1.ConfigMap
+	IngressClasses map[string]*networkingv1.IngressClass
+	Ingresses      map[NamespacedName]*networkingv1.Ingress
+}
+
+// NewSnapshot returns an empty snapshot with every index allocated.
+func NewSnapshot() *Snapshot {
+	return &Snapshot{
+		Namespaces:     map[string]*corev1.Namespace{},
+		Services:       map[NamespacedName]*corev1.Service{},
+		EndpointSlices: map[NamespacedName]*discoveryv1.EndpointSlice{},
+		Secrets:        map[NamespacedName]*corev1.Secret{},
+		ConfigMaps:     map[NamespacedName]*corev1.ConfigMap{},
+		IngressClasses: map[string]*networkingv1.IngressClass{},
+		Ingresses:      map[NamespacedName]*networkingv1.Ingress{},
+	}
+}
+
+// SortedKeys returns the keys of a namespaced index in namespace/name order,
+// so every walk over inputs is deterministic.
+func SortedKeys[V any](m map[NamespacedName]V) []NamespacedName {
+	keys := make([]NamespacedName, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Namespace != keys[j].Namespace {
+			return keys[i].Namespace < keys[j].Namespace
+		}
+		return keys[i].Name < keys[j].Name
+	})
+	return keys
+}
+
+// Add indexes one typed object under key; objects of other types are ignored.
+func (s *Snapshot) Add(key Key, obj any) {
+	nn := NamespacedName{Namespace: key.Namespace, Name: key.Name}
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		s.Namespaces[key.Name] = o
+	case *corev1.Service:
+		s.Services[nn] = o
+	case *discoveryv1.EndpointSlice:
+		s.EndpointSlices[nn] = o
+	case *corev1.Secret:
+		s.Secrets[nn] = o
+	case *corev1.ConfigMap:
+		s.ConfigMaps[nn] = o
+	case *networkingv1.IngressClass:
+		s.IngressClasses[key.Name] = o
+	case *networkingv1.Ingress:
+		s.Ingresses[nn] = o
+	}
+}

@@ -1,0 +1,273 @@
+package cache
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	gcpcache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// sotwResponse is one client's response. The DiscoveryResponse struct is the
+// client's own (the server writes its nonce into it); the resources in it are
+// shared.
+type sotwResponse struct {
+	req      *gcpcache.Request
+	resp     *discovery.DiscoveryResponse
+	returned map[string]string
+}
+
+var _ gcpcache.Response = (*sotwResponse)(nil)
+
+func (r *sotwResponse) GetDiscoveryResponse() (*discovery.DiscoveryResponse, error) {
+	return r.resp, nil
+}
+func (r *sotwResponse) GetRequest() *discovery.DiscoveryRequest { return r.req }
+func (r *sotwResponse) GetVersion() (string, error)             { return r.resp.GetVersionInfo(), nil }
+func (r *sotwResponse) GetResponseVersion() string              { return r.resp.GetVersionInfo() }
+func (r *sotwResponse) GetReturnedResources() map[string]string { return r.returned }
+func (r *sotwResponse) GetContext() context.Context             { return context.Background() }
+
+// deltaResponse is one client's delta response (own struct, shared resources).
+type deltaResponse struct {
+	req      *gcpcache.DeltaRequest
+	resp     *discovery.DeltaDiscoveryResponse
+	returned map[string]string
+}
+
+var _ gcpcache.DeltaResponse = (*deltaResponse)(nil)
+
+func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discovery.DeltaDiscoveryResponse, error) {
+	return r.resp, nil
+}
+func (r *deltaResponse) GetDeltaRequest() *discovery.DeltaDiscoveryRequest { return r.req }
+func (r *deltaResponse) GetSystemVersion() (string, error) {
+	return r.resp.GetSystemVersionInfo(), nil
+}
+func (r *deltaResponse) GetResponseVersion() string              { return r.resp.GetSystemVersionInfo() }
+func (r *deltaResponse) GetNextVersionMap() map[string]string    { return r.returned }
+func (r *deltaResponse) GetReturnedResources() map[string]string { return r.returned }
+func (r *deltaResponse) GetContext() context.Context             { return context.Background() }
+
+// visible reports whether e is served to a subscription: named-only
+// resources need to be subscribed by name.
+func visible(e *entry, subscribed map[string]struct{}) bool {
+	if !e.namedOnly {
+		return true
+	}
+	_, ok := subscribed[e.name]
+	return ok
+}
+
+// scope returns the existing resources a subscription covers, sorted by name:
+// for a wildcard subscription every resource visible to it (which includes
+// named-only resources it also names), otherwise the named ones that exist.
+func scope(s *snapshot, wildcard bool, subscribed map[string]struct{}) []*entry {
+	if wildcard {
+		out := make([]*entry, 0, len(s.names))
+		for _, n := range s.names {
+			if e := s.entries[n]; visible(e, subscribed) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	out := make([]*entry, 0, len(subscribed))
+	for n := range subscribed {
+		if e, ok := s.entries[n]; ok {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// subscribesNamedOnly reports whether a subscription names a named-only
+// resource of s (which takes it off the shared wildcard view).
+func subscribesNamedOnly(s *snapshot, subscribed map[string]struct{}) bool {
+	if s.namedOnly == 0 {
+		return false
+	}
+	for n := range subscribed {
+		if e, ok := s.entries[n]; ok && e.namedOnly {
+			return true
+		}
+	}
+	return false
+}
+
+// sotwResponseFor decides a state-of-the-world response from what the stream
+// was last sent (ReturnedResources: name → resource hash), never from the
+// request's version, so a NACK (same returned set, nothing new) parks instead
+// of resending. Returns nil when there is nothing to send.
+//
+//   - Full-state types (LDS, CDS): respond when a covered resource changed,
+//     appeared or disappeared, or on the subscription's first request (even
+//     with an empty set, so Envoy finishes initialising); the response carries
+//     every covered resource.
+//   - Other types: respond with the changed and new resources only. Removals
+//     cannot be expressed, so they only leave the returned map (a later
+//     re-creation is then sent again).
+//
+// The returned map of the response is what the client holds afterwards.
+func sotwResponseFor(w *watch, s *snapshot) *sotwResponse {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	wildcard := w.sub.IsWildcard()
+	full := w.ts.fullState
+
+	if full && wildcard && !subscribesNamedOnly(s, subscribed) {
+		// Common Envoy case: the whole wildcard view, shared across clients.
+		wv := s.wildcard()
+		if !w.first && sameVersions(returned, wv.versions) {
+			return nil
+		}
+		return newSotwResponse(w, s, wv.anys, maps.Clone(wv.versions))
+	}
+
+	covered := scope(s, wildcard, subscribed)
+	next := make(map[string]string, len(covered))
+	var send []*anypb.Any
+	changed := false
+	for _, e := range covered {
+		next[e.name] = e.version
+		if v, ok := returned[e.name]; ok && v == e.version {
+			if full {
+				send = append(send, e.any)
+			}
+			continue
+		}
+		changed = true
+		send = append(send, e.any)
+	}
+	if full {
+		if !changed && len(next) == len(returned) && !w.first {
+			return nil
+		}
+		if send == nil {
+			send = []*anypb.Any{}
+		}
+	} else if !changed {
+		return nil
+	}
+	return newSotwResponse(w, s, send, next)
+}
+
+func newSotwResponse(w *watch, s *snapshot, res []*anypb.Any, returned map[string]string) *sotwResponse {
+	return &sotwResponse{
+		req: w.req,
+		resp: &discovery.DiscoveryResponse{
+			VersionInfo: s.version,
+			Resources:   res,
+			TypeUrl:     w.ts.typeURL,
+		},
+		returned: returned,
+	}
+}
+
+func sameVersions(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range b {
+		if av, ok := a[k]; !ok || av != v {
+			return false
+		}
+	}
+	return true
+}
+
+// deltaResponseFor decides a delta response: resources whose hash differs
+// from what the client holds (ReturnedResources, seeded by the server from
+// initial_resource_versions), and removed_resources for names the client holds
+// and still covers (subscribed or wildcard) that no longer exist or are no
+// longer visible to it. Returns nil when there is nothing to send, except for
+// the first request of a full-state type (LDS/CDS), which gets an empty
+// response so Envoy does not wait for initial_fetch_timeout.
+func deltaResponseFor(w *watch, s *snapshot) *deltaResponse {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	wildcard := w.sub.IsWildcard()
+
+	var send []*discovery.Resource
+	for _, e := range scope(s, wildcard, subscribed) {
+		if v, ok := returned[e.name]; ok && v == e.version {
+			continue
+		}
+		send = append(send, e.res)
+	}
+	var removed []string
+	for n := range returned {
+		_, named := subscribed[n]
+		if !wildcard && !named {
+			continue // not covered any more; the server forgets it
+		}
+		if e, ok := s.entries[n]; ok && visible(e, subscribed) {
+			continue
+		}
+		removed = append(removed, n)
+	}
+	if len(send) == 0 && len(removed) == 0 && !(w.first && w.ts.fullState) {
+		return nil
+	}
+	slices.Sort(removed)
+	next := make(map[string]string, len(returned)+len(send))
+	maps.Copy(next, returned)
+	for _, r := range send {
+		next[r.Name] = r.Version
+	}
+	for _, n := range removed {
+		delete(next, n)
+	}
+	if send == nil {
+		send = []*discovery.Resource{}
+	}
+	return &deltaResponse{
+		req: w.dreq,
+		resp: &discovery.DeltaDiscoveryResponse{
+			SystemVersionInfo: s.version,
+			Resources:         send,
+			RemovedResources:  removed,
+			TypeUrl:           w.ts.typeURL,
+		},
+		returned: next,
+	}
+}
+
+// fetch serves a REST request from the current snapshot.
+func (c *Cache) fetch(req *gcpcache.Request) (gcpcache.Response, error) {
+	typeURL := req.GetTypeUrl()
+	s := c.snapshotOf(c.GroupOf(req.GetNode()), typeURL)
+	if req.GetVersionInfo() == s.version {
+		return nil, &types.SkipFetchError{}
+	}
+	subscribed := map[string]struct{}{}
+	wildcard := len(req.GetResourceNames()) == 0
+	for _, n := range req.GetResourceNames() {
+		if n == "*" {
+			wildcard = true
+		} else {
+			subscribed[n] = struct{}{}
+		}
+	}
+	covered := scope(s, wildcard, subscribed)
+	res := make([]*anypb.Any, 0, len(covered))
+	returned := make(map[string]string, len(covered))
+	for _, e := range covered {
+		res = append(res, e.any)
+		returned[e.name] = e.version
+	}
+	return &sotwResponse{
+		req: req,
+		resp: &discovery.DiscoveryResponse{
+			VersionInfo: s.version,
+			Resources:   res,
+			TypeUrl:     typeURL,
+		},
+		returned: returned,
+	}, nil
+}

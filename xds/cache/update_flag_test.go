@@ -1,0 +1,4 @@
+package cache
+
+// Every test binary accepts -update (see internal/testutil).
+import _ "github.com/hxds/hxds/internal/testutil"

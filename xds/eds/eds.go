@@ -1,0 +1,129 @@
+// Package eds is the endpoint path: EndpointSlice changes become
+// ClusterLoadAssignments in the cache without re-running translation. A full
+// translation tells it which EDS clusters exist (targets); after that, a
+// change to one Service's slices re-encodes only that Service's assignments.
+package eds
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hxds/hxds/translate/envoy"
+	"github.com/hxds/hxds/translate/input"
+)
+
+// Sink receives assignments; *cache.Cache implements it.
+type Sink interface {
+	SetResources(group, typeURL string, resources map[string]proto.Message) (bool, error)
+	UpdateResources(group, typeURL string, upsert map[string]proto.Message, remove []string) (bool, error)
+}
+
+// Updater keeps, per gateway group, the EDS targets of the last translation
+// and an index from Service to the clusters that select it.
+type Updater struct {
+	sink Sink
+	// slices returns the current EndpointSlices. It is read under mu so that
+	// a full SetTargets and an endpoint-only update never publish out of
+	// order: whichever runs last uses the latest slices.
+	slices func() envoy.ServiceSlices
+
+	mu      sync.Mutex
+	targets map[string][]envoy.EndpointTarget                          // group → targets
+	bySvc   map[input.NamespacedName]map[string][]envoy.EndpointTarget // service → group → targets
+
+	updates prometheus.Counter
+}
+
+// New returns an updater writing to sink and reading slices; reg receives its metrics.
+func New(sink Sink, slices func() envoy.ServiceSlices, reg prometheus.Registerer) *Updater {
+	u := &Updater{
+		sink:    sink,
+		slices:  slices,
+		targets: map[string][]envoy.EndpointTarget{},
+		bySvc:   map[input.NamespacedName]map[string][]envoy.EndpointTarget{},
+		updates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hxds_eds_assignments_updated_total",
+			Help: "ClusterLoadAssignments re-encoded by the endpoint path (without translation).",
+		}),
+	}
+	reg.MustRegister(u.updates)
+	return u
+}
+
+// SetTargets installs the EDS targets of a new translation for one group and
+// sets every assignment from slices. Assignments whose content did not change
+// keep their encoded form in the cache and are not pushed again.
+func (u *Updater) SetTargets(group string, targets []envoy.EndpointTarget) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	slices := u.slices()
+	u.targets[group] = targets
+	u.reindex()
+	all := make(map[string]proto.Message, len(targets))
+	for _, t := range targets {
+		all[t.ClusterName] = envoy.ClusterLoadAssignment(t, slices.For(t.Namespace, t.Service))
+	}
+	if _, err := u.sink.SetResources(group, resourcev3.EndpointType, all); err != nil {
+		return fmt.Errorf("set endpoints of group %s: %w", group, err)
+	}
+	return nil
+}
+
+// RemoveGroup forgets a group that no longer exists.
+func (u *Updater) RemoveGroup(group string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.targets, group)
+	u.reindex()
+}
+
+func (u *Updater) reindex() {
+	u.bySvc = map[input.NamespacedName]map[string][]envoy.EndpointTarget{}
+	for group, targets := range u.targets {
+		for _, t := range targets {
+			k := input.NamespacedName{Namespace: t.Namespace, Name: t.Service}
+			if u.bySvc[k] == nil {
+				u.bySvc[k] = map[string][]envoy.EndpointTarget{}
+			}
+			u.bySvc[k][group] = append(u.bySvc[k][group], t)
+		}
+	}
+}
+
+// ServicesChanged rebuilds the assignments of the clusters that select any of
+// services, and only those. It returns how many assignments it re-encoded.
+func (u *Updater) ServicesChanged(services []input.NamespacedName) (int, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	slices := u.slices()
+	perGroup := map[string]map[string]proto.Message{}
+	for _, svc := range services {
+		for group, targets := range u.bySvc[svc] {
+			if perGroup[group] == nil {
+				perGroup[group] = map[string]proto.Message{}
+			}
+			for _, t := range targets {
+				perGroup[group][t.ClusterName] = envoy.ClusterLoadAssignment(t, slices.For(t.Namespace, t.Service))
+			}
+		}
+	}
+	groups := make([]string, 0, len(perGroup))
+	for g := range perGroup {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	n := 0
+	for _, g := range groups {
+		if _, err := u.sink.UpdateResources(g, resourcev3.EndpointType, perGroup[g], nil); err != nil {
+			return n, fmt.Errorf("update endpoints of group %s: %w", g, err)
+		}
+		n += len(perGroup[g])
+	}
+	u.updates.Add(float64(n))
+	return n, nil
+}
