@@ -10,6 +10,13 @@ import (
 )
 
 func main() {
+	if err := newRootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "hxds:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hxds",
 		Short:         "Standalone xDS control plane for stock Envoy, Higress-compatible",
@@ -17,8 +24,5 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCommand(), translateCommand(), versionCommand())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "hxds:", err)
-		os.Exit(1)
-	}
+	return root
 }

@@ -15,8 +15,8 @@ type Debouncer struct {
 
 // NewDebouncer returns a debouncer; call Run to start it.
 func NewDebouncer(holdoff, max time.Duration) *Debouncer {
-	if max < holdoff {
-		max = holdoff
+	if holdoff > max {
+		holdoff = max // the cap always wins: a change never waits longer than max
 	}
 	return &Debouncer{holdoff: holdoff, max: max, trigger: make(chan struct{}, 1)}
 }

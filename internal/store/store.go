@@ -4,6 +4,7 @@
 package store
 
 import (
+	"maps"
 	"reflect"
 	"sort"
 	"sync"
@@ -68,7 +69,8 @@ func (s *Store) Replace(objects map[input.Key]runtime.Object) Change {
 			mark(k, old, nil)
 		}
 	}
-	s.objects = objects
+	// Keep a copy: the caller's map stays the caller's.
+	s.objects = maps.Clone(objects)
 	for svc := range svcs {
 		ch.EndpointServices = append(ch.EndpointServices, svc)
 	}

@@ -5,6 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/hxds/hxds/translate/input"
@@ -101,9 +102,14 @@ func ClusterLoadAssignment(t EndpointTarget, slices []*discoveryv1.EndpointSlice
 			}
 			return addrs[i].port < addrs[j].port
 		})
-		lle := &endpointv3.LocalityLbEndpoints{}
-		if z != "" {
-			lle.Locality = &corev3.Locality{Zone: z}
+		// Proxyless gRPC clients reject (NACK) a locality without a Locality
+		// message and ignore one without a weight; Envoy ignores locality
+		// weights unless the cluster enables locality-weighted balancing.
+		// The weight is the endpoint count, so every endpoint gets an equal
+		// share across zones.
+		lle := &endpointv3.LocalityLbEndpoints{
+			Locality:            &corev3.Locality{Zone: z},
+			LoadBalancingWeight: wrapperspb.UInt32(uint32(len(addrs))),
 		}
 		for _, a := range addrs {
 			lle.LbEndpoints = append(lle.LbEndpoints, lbEndpoint(a.ip, a.port, corev3.HealthStatus_HEALTHY))

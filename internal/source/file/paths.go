@@ -51,3 +51,11 @@ func LoadPaths(paths ...string) (*Result, error) {
 	objects, more := assemble(items)
 	return &Result{Objects: objects, Problems: toSet(append(problems, more...))}, nil
 }
+
+// Parse loads the documents of one in-memory file, with the same rules as a
+// file on disk; name is used in origins. Fuzzers and tests use it.
+func Parse(name string, data []byte) *Result {
+	items, problems := parseFile(name, data)
+	objects, more := assemble(items)
+	return &Result{Objects: objects, Problems: toSet(append(problems, more...))}
+}
