@@ -230,6 +230,22 @@ func readFile(path string) ([]byte, error) {
 // changed when it has a cache.
 type loader struct {
 	cache map[string]*parsedFile // nil: no caching
+	// lastGood holds, per file, the last parse without a rejected document.
+	// While a file is broken (a save with a YAML typo, a half-written file)
+	// its last good objects keep being served: a broken file never
+	// withdraws configuration that was valid. Deleting the file does.
+	// Only a watching loader (cache != nil) remembers.
+	lastGood map[string]*parsedFile
+}
+
+// broken reports whether a parse rejected any document.
+func (pf *parsedFile) broken() bool {
+	for _, p := range pf.problems {
+		if p.severity == diag.Error {
+			return true
+		}
+	}
+	return false
 }
 
 type buildStats struct{ files, parsed int }
@@ -270,11 +286,29 @@ func (l *loader) build(root string, sr *scanResult) (*Result, [sha256.Size]byte,
 		if next != nil {
 			next[rel] = pf
 		}
-		items = append(items, pf.items...)
+		served := pf.items
 		problems = append(problems, pf.problems...)
+		if l.cache != nil {
+			switch good := l.lastGood[rel]; {
+			case !pf.broken():
+				l.lastGood[rel] = pf
+			case good != nil:
+				served = good.items
+				problems = append(problems, problem{
+					obj: diag.Object{File: rel, Doc: -1}, severity: diag.Warning, reason: "serving-last-valid",
+					msg: fmt.Sprintf("the file has rejected documents; its last valid content (%d objects) is served until it is fixed or removed", len(good.items)),
+				})
+			}
+		}
+		items = append(items, served...)
 	}
 	if l.cache != nil {
 		l.cache = next
+		for rel := range l.lastGood {
+			if _, ok := next[rel]; !ok {
+				delete(l.lastGood, rel) // removed (or unreadable) files serve nothing
+			}
+		}
 	}
 	objects, more := assemble(items)
 	problems = append(problems, more...)

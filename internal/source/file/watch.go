@@ -67,7 +67,7 @@ func NewWatcher(root string, log *zap.Logger) (*Watcher, error) {
 		quiet:        DefaultQuiet,
 		maxDelay:     DefaultMaxDelay,
 		pollInterval: DefaultPollInterval,
-		loader:       loader{cache: map[string]*parsedFile{}},
+		loader:       loader{cache: map[string]*parsedFile{}, lastGood: map[string]*parsedFile{}},
 		watched:      map[string]bool{},
 	}, nil
 }

@@ -294,3 +294,60 @@ func TestWatcherReparsesOnlyChangedFiles(t *testing.T) {
 		t.Error("cached result differs from Load")
 	}
 }
+
+// TestWatcherServesLastValidContentOfBrokenFile: saving a file with a syntax
+// error or a misspelled field keeps its previous objects served (and says
+// so); fixing the file applies the new content; deleting it withdraws it.
+func TestWatcherServesLastValidContentOfBrokenFile(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "svc.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(svcPort("a", "81") + "---\n" + svc("b"))
+	h := startWatcher(t, root, nil)
+	if r := h.next(); port(t, r, "a") != 81 || port(t, r, "b") != 80 {
+		t.Fatalf("initial load: %v", keys(r))
+	}
+	hasWarning := func(r *Result) bool {
+		for _, s := range r.Problems.List() {
+			for _, f := range s.Findings {
+				if f.Reason == "serving-last-valid" {
+					return true
+				}
+			}
+		}
+		return false
+	}
+
+	// A syntax error in the second document: both objects stay as they were.
+	write(svcPort("a", "82") + "---\nkind: Service\nmetadata: [broken\n")
+	r := h.until("broken file reported", func(r *Result) bool { return r.Problems.Rejected() > 0 })
+	if port(t, r, "a") != 81 || port(t, r, "b") != 80 || !hasWarning(r) {
+		t.Fatalf("broken file: a=%d b=%d warning=%v%s", port(t, r, "a"), port(t, r, "b"), hasWarning(r), dump(r))
+	}
+
+	// Fixed: the new content applies.
+	write(svcPort("a", "83"))
+	r = h.until("fixed file", func(r *Result) bool { return r.Problems.Rejected() == 0 })
+	if port(t, r, "a") != 83 || port(t, r, "b") != 0 || hasWarning(r) {
+		t.Fatalf("fixed file: a=%d b=%d%s", port(t, r, "a"), port(t, r, "b"), dump(r))
+	}
+
+	// Broken again, then deleted: deletion withdraws the last valid content.
+	write(strings.Replace(svcPort("a", "84"), "spec:", "spek:", 1))
+	r = h.until("unknown field reported", func(r *Result) bool { return r.Problems.Rejected() > 0 })
+	if port(t, r, "a") != 83 {
+		t.Fatalf("misspelled field: a=%d, want the last valid 83", port(t, r, "a"))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	r = h.until("file removed", func(r *Result) bool { return len(r.Objects) == 0 })
+	if r.Problems.Rejected() != 0 {
+		t.Fatalf("removed file still reported%s", dump(r))
+	}
+}
