@@ -50,6 +50,7 @@ func ClusterLoadAssignment(t EndpointTarget, slices []*discoveryv1.EndpointSlice
 		port uint32
 	}
 	byZone := map[string]map[addr]bool{}
+	seen := map[addr]string{}
 	for _, s := range slices {
 		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue // FQDN slices are deprecated and not routable by IP.
@@ -81,7 +82,15 @@ func ClusterLoadAssignment(t EndpointTarget, slices []*discoveryv1.EndpointSlice
 				byZone[zone] = map[addr]bool{}
 			}
 			for _, ip := range ep.Addresses {
-				byZone[zone][addr{ip, port}] = true
+				// An address listed twice (two slices disagreeing on its zone)
+				// is sent once, in the first zone seen: proxyless gRPC rejects
+				// an assignment with a repeated address.
+				a := addr{ip, port}
+				if seenZone, dup := seen[a]; dup && seenZone != zone {
+					continue
+				}
+				seen[a] = zone
+				byZone[zone][a] = true
 			}
 		}
 	}
@@ -95,6 +104,9 @@ func ClusterLoadAssignment(t EndpointTarget, slices []*discoveryv1.EndpointSlice
 		addrs := make([]addr, 0, len(byZone[z]))
 		for a := range byZone[z] {
 			addrs = append(addrs, a)
+		}
+		if len(addrs) == 0 {
+			continue // every address of this zone was listed in another one
 		}
 		sort.Slice(addrs, func(i, j int) bool {
 			if addrs[i].ip != addrs[j].ip {

@@ -108,8 +108,11 @@ func TestClusterLoadAssignmentSelectsPortAndReadiness(t *testing.T) {
 	fqdn := slice("a-3", "a", 8080, "host.example")
 	fqdn.AddressType = discoveryv1.AddressTypeFQDN
 
+	// The same address in another slice with another zone is sent once.
+	dup := slice("a-4", "a", 8080)
+	dup.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.4"}, Zone: ptr("zone-c")}}
 	cla := envoy.ClusterLoadAssignment(envoy.EndpointTarget{ClusterName: "c", PortName: "http"},
-		[]*discoveryv1.EndpointSlice{s, other, fqdn})
+		[]*discoveryv1.EndpointSlice{s, other, fqdn, dup})
 	var got []string
 	for _, l := range cla.Endpoints {
 		for _, e := range l.LbEndpoints {
