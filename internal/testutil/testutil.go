@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -72,4 +73,21 @@ func diff(want, got string) string {
 // Logger returns a zap logger writing to the test log.
 func Logger(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+}
+
+// GoldenCases runs one subtest per testdata/<case>.in.yaml in dir: render
+// gets the input path and returns the output, which is compared with
+// testdata/<case>.out.yaml (or rewrites it under -update).
+func GoldenCases(t *testing.T, dir string, render func(t *testing.T, in string) []byte) {
+	t.Helper()
+	cases, err := filepath.Glob(filepath.Join(dir, "*.in.yaml"))
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases in %s: %v", dir, err)
+	}
+	for _, in := range cases {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			Golden(t, filepath.Join(dir, name+".out.yaml"), render(t, in))
+		})
+	}
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -21,28 +19,21 @@ import (
 // gateway IR) and compares them with testdata/<case>.out.yaml (-update
 // rewrites). Every output must pass Check.
 func TestGolden(t *testing.T) {
-	cases, err := filepath.Glob("testdata/*.in.yaml")
-	if err != nil || len(cases) == 0 {
-		t.Fatalf("no golden cases: %v", err)
-	}
-	for _, in := range cases {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			raw, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gw := &ir.Gateway{}
-			if err := yaml.UnmarshalStrict(raw, gw); err != nil {
-				t.Fatalf("decode IR: %v", err)
-			}
-			res := envoy.Build(gw)
-			testutil.Golden(t, filepath.Join("testdata", name+".out.yaml"), MarshalResources(t, res))
-			if err := envoy.Check(envoy.WithEndpoints(res.ByType(), res.EndpointsFor(nil))); err != nil {
-				t.Errorf("generated resources fail the check:\n%v", err)
-			}
-		})
-	}
+	testutil.GoldenCases(t, "testdata", func(t *testing.T, in string) []byte {
+		raw, err := os.ReadFile(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := &ir.Gateway{}
+		if err := yaml.UnmarshalStrict(raw, gw); err != nil {
+			t.Fatalf("decode IR: %v", err)
+		}
+		res := envoy.Build(gw)
+		if err := envoy.Check(envoy.WithEndpoints(res.ByType(), res.EndpointsFor(nil))); err != nil {
+			t.Errorf("generated resources fail the check:\n%v", err)
+		}
+		return MarshalResources(t, res)
+	})
 }
 
 // MarshalResources renders resources as YAML, each resource in proto JSON.

@@ -1,8 +1,6 @@
 package ingress_test
 
 import (
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -20,42 +18,33 @@ import (
 // findings, compared with testdata/<case>.out.yaml (-update rewrites). The
 // Envoy resources built from the same IR must pass envoy.Check.
 func TestGolden(t *testing.T) {
-	cases, err := filepath.Glob("testdata/*.in.yaml")
-	if err != nil || len(cases) == 0 {
-		t.Fatalf("no golden cases: %v", err)
-	}
-	for _, in := range cases {
-		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
-		t.Run(name, func(t *testing.T) {
-			loaded, err := file.LoadPaths(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range loaded.Problems.List() {
-				t.Errorf("test input problem: %+v", s)
-			}
-			snap := loaded.Snapshot()
-			opts := input.DefaultOptions()
-			d := diag.NewSet()
-			b := ir.NewBuilder(opts.Group, "0.0.0.0")
-			ingress.Translate(snap, opts, b, d)
-			gw := b.Build()
+	testutil.GoldenCases(t, "testdata", func(t *testing.T, in string) []byte {
+		loaded, err := file.LoadPaths(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range loaded.Problems.List() {
+			t.Errorf("test input problem: %+v", s)
+		}
+		snap := loaded.Snapshot()
+		opts := input.DefaultOptions()
+		d := diag.NewSet()
+		b := ir.NewBuilder(opts.Group, "0.0.0.0")
+		ingress.Translate(snap, opts, b, d)
+		gw := b.Build()
 
-			out, err := yaml.Marshal(struct {
-				Gateway *ir.Gateway   `json:"gateway"`
-				Status  []diag.Status `json:"status"`
-			}{gw, d.List()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			testutil.Golden(t, filepath.Join("testdata", name+".out.yaml"), out)
-
-			res := envoy.Build(gw)
-			byType := res.ByType()
-			all := envoy.WithEndpoints(byType, res.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
-			if err := envoy.Check(all); err != nil {
-				t.Errorf("generated resources fail the check:\n%v", err)
-			}
-		})
-	}
+		res := envoy.Build(gw)
+		all := envoy.WithEndpoints(res.ByType(), res.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
+		if err := envoy.Check(all); err != nil {
+			t.Errorf("generated resources fail the check:\n%v", err)
+		}
+		out, err := yaml.Marshal(struct {
+			Gateway *ir.Gateway   `json:"gateway"`
+			Status  []diag.Status `json:"status"`
+		}{gw, d.List()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	})
 }
