@@ -68,10 +68,7 @@ Findings (rejected objects and why) go to standard error.`,
 			if _, err := cmd.OutOrStdout().Write(out); err != nil {
 				return err
 			}
-			all := diag.NewSet()
-			all.Merge(res.Problems)
-			all.Merge(tr.Diagnostics)
-			rejected := printFindings(cmd.ErrOrStderr(), all.List())
+			rejected := printFindings(cmd.ErrOrStderr(), app.Status(res.Problems, app.Loaded(res), tr))
 			if strict && rejected > 0 {
 				return fmt.Errorf("%d object(s) rejected", rejected)
 			}

@@ -59,6 +59,7 @@ type app struct {
 	loaded   []diag.Object
 	last     *translate.Result
 	edsPaths prometheus.Counter
+	rejected prometheus.Gauge
 }
 
 // Run serves until ctx is cancelled or a server fails.
@@ -79,7 +80,11 @@ func Run(ctx context.Context, cfg Config) error {
 			Help: "Input changes that touched only EndpointSlices and skipped translation.",
 		}),
 	}
-	reg.MustRegister(a.edsPaths)
+	a.rejected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hxds_rejected_objects",
+		Help: "Input objects currently rejected (not served) by the source or by translation, see /debug/status.",
+	})
+	reg.MustRegister(a.edsPaths, a.rejected)
 
 	xdsLis, err := net.Listen("tcp", cfg.XDSAddress)
 	if err != nil {
@@ -113,6 +118,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("watch config dir: %w", err)
 	}
 
+	// Every goroutine is waited for before Run returns, so nothing publishes
+	// or logs after it.
+	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	go func() {
 		select {
@@ -127,12 +135,17 @@ func Run(ctx context.Context, cfg Config) error {
 			errc <- err
 		}
 	}()
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		if err := watcher.Run(ctx, a.onSource); err != nil && !errors.Is(err, context.Canceled) {
 			errc <- fmt.Errorf("config dir source: %w", err)
 		}
 	}()
-	go a.debounce.Run(ctx, a.rebuild)
+	go func() {
+		defer wg.Done()
+		a.debounce.Run(ctx, a.rebuild)
+	}()
 	if cfg.Listening != nil {
 		cfg.Listening(xdsLis.Addr(), adminLis.Addr())
 	}
@@ -147,6 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	_ = adminSrv.Shutdown(shutdown)
+	wg.Wait()
 	return runErr
 }
 
@@ -156,16 +170,13 @@ func Run(ctx context.Context, cfg Config) error {
 // turns true without waiting for the debounce.
 func (a *app) onSource(res *file.Result) {
 	objects := make(map[input.Key]runtime.Object, len(res.Objects))
-	loaded := make([]diag.Object, 0, len(res.Objects))
 	for _, o := range res.Objects {
 		objects[o.Key] = o.Obj
-		loaded = append(loaded, diag.Object{
-			Kind: string(o.Key.Kind), Namespace: o.Key.Namespace, Name: o.Key.Name, File: o.Origin.File, Doc: o.Origin.Doc,
-		})
 	}
 	a.mu.Lock()
-	a.source, a.loaded = res.Problems, loaded
+	a.source, a.loaded = res.Problems, Loaded(res)
 	a.mu.Unlock()
+	a.countRejected()
 
 	change := a.store.Replace(objects)
 	switch {
@@ -195,12 +206,26 @@ func (a *app) rebuild() {
 	a.mu.Lock()
 	a.last = res
 	a.mu.Unlock()
+	a.countRejected()
 	a.ready.Store(true)
 	a.builtOnce.Do(func() { close(a.built) })
+}
+
+// countRejected updates hxds_rejected_objects: documents the source could not
+// load plus objects translation rejected. (An object rejected by the source
+// never reaches translation, so nothing is counted twice.)
+func (a *app) countRejected() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.source.Rejected()
+	if a.last != nil {
+		n += a.last.Diagnostics.Rejected()
+	}
+	a.rejected.Set(float64(n))
 }
 
 func (a *app) status() []diag.Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return statusOf(a.source, a.loaded, a.last)
+	return Status(a.source, a.loaded, a.last)
 }

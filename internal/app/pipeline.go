@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hxds/hxds/internal/source/file"
 	"github.com/hxds/hxds/translate"
 	"github.com/hxds/hxds/translate/diag"
 	"github.com/hxds/hxds/translate/envoy"
@@ -38,7 +39,6 @@ type Pipeline struct {
 	groups map[string]bool
 
 	duration prometheus.Histogram
-	rejected prometheus.Gauge
 	rebuilds *prometheus.CounterVec
 }
 
@@ -53,14 +53,11 @@ func NewPipeline(opts input.Options, slices func() envoy.ServiceSlices, reg prom
 			Help:    "Time to translate all inputs into Envoy resources.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
-		rejected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hxds_rejected_objects", Help: "Input objects currently rejected (not served), see /debug/status.",
-		}),
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hxds_translations_total", Help: "Full translations run, by result.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(p.duration, p.rejected, p.rebuilds)
+	reg.MustRegister(p.duration, p.rebuilds)
 	return p
 }
 
@@ -85,7 +82,6 @@ func (p *Pipeline) Rebuild(snap *input.Snapshot) (res *translate.Result, err err
 		return nil, err
 	}
 	p.rebuilds.WithLabelValues("ok").Inc()
-	p.rejected.Set(float64(res.Diagnostics.Rejected()))
 	p.Log.Info("configuration translated",
 		zap.Duration("took", took), zap.Int("ingresses", len(snap.Ingresses)),
 		zap.Int("rejected", res.Diagnostics.Rejected()))
@@ -134,16 +130,37 @@ func (p *Pipeline) Publish(res *translate.Result) error {
 	return nil
 }
 
-// statusOf merges what the source said about each document with what
-// translation said about each object, and lists every loaded object.
-func statusOf(source *diag.Set, loaded []diag.Object, res *translate.Result) []diag.Status {
+// Status merges what the source said about each document with what
+// translation said about each object, and lists every loaded object. A
+// translation finding is attached to the file and document of the object that
+// was served, so /debug/status names the file for every finding.
+func Status(source *diag.Set, loaded []diag.Object, res *translate.Result) []diag.Status {
+	type name struct{ kind, namespace, name string }
 	all := diag.NewSet()
+	origin := make(map[name]diag.Object, len(loaded))
 	for _, o := range loaded {
 		all.Accept(o)
+		origin[name{o.Kind, o.Namespace, o.Name}] = o
 	}
 	all.Merge(source)
 	if res != nil {
-		all.Merge(res.Diagnostics)
+		for _, st := range res.Diagnostics.List() {
+			if o, ok := origin[name{st.Object.Kind, st.Object.Namespace, st.Object.Name}]; ok {
+				st.Object.File, st.Object.Doc = o.File, o.Doc
+			}
+			all.Add(st)
+		}
 	}
 	return all.List()
+}
+
+// Loaded lists the objects a source delivered, with their origins.
+func Loaded(res *file.Result) []diag.Object {
+	out := make([]diag.Object, 0, len(res.Objects))
+	for _, o := range res.Objects {
+		out = append(out, diag.Object{
+			Kind: string(o.Key.Kind), Namespace: o.Key.Namespace, Name: o.Key.Name, File: o.Origin.File, Doc: o.Origin.Doc,
+		})
+	}
+	return out
 }

@@ -74,14 +74,13 @@ type objectKey struct {
 	doc                         int
 }
 
-// keyOf identifies an object by kind/namespace/name, so findings from a source
-// (which knows the file) and from translation (which does not) land on one
-// entry. Documents without a name are told apart by file and index.
+// keyOf identifies an object by kind/namespace/name and, when it came from a
+// file, by file and document too: a duplicate definition in another file is
+// its own entry, not a finding on the object that is served. Translation does
+// not know files; the process attaches origins before merging (see
+// internal/app.Status).
 func keyOf(o Object) objectKey {
-	if o.Name == "" {
-		return objectKey{kind: o.Kind, namespace: o.Namespace, file: o.File, doc: o.Doc}
-	}
-	return objectKey{kind: o.Kind, namespace: o.Namespace, name: o.Name}
+	return objectKey{kind: o.Kind, namespace: o.Namespace, name: o.Name, file: o.File, doc: o.Doc}
 }
 
 // NewSet returns an empty set.
@@ -93,8 +92,6 @@ func (s *Set) entry(o Object) *Status {
 	if !ok {
 		st = &Status{Object: o, Accepted: true}
 		s.objects[k] = st
-	} else if st.Object.File == "" && o.File != "" {
-		st.Object.File, st.Object.Doc = o.File, o.Doc
 	}
 	return st
 }
@@ -148,13 +145,19 @@ func (s *Set) Merge(other *Set) {
 		return
 	}
 	for _, st := range other.List() {
-		s.mu.Lock()
-		e := s.entry(st.Object)
-		e.Accepted = e.Accepted && st.Accepted
-		e.Ignored = e.Ignored || st.Ignored
-		e.Findings = append(e.Findings, st.Findings...)
-		s.mu.Unlock()
+		s.Add(st)
 	}
+}
+
+// Add merges one status into s: the object stays accepted only if both say
+// so, and findings accumulate.
+func (s *Set) Add(st Status) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(st.Object)
+	e.Accepted = e.Accepted && st.Accepted
+	e.Ignored = e.Ignored || st.Ignored
+	e.Findings = append(e.Findings, st.Findings...)
 }
 
 // List returns every status sorted by kind, namespace, name, file.

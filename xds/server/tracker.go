@@ -20,12 +20,19 @@ type Tracker struct {
 	log     *zap.Logger
 	now     func() time.Time
 
-	mu    sync.Mutex
-	conns map[int64]*connection
+	mu sync.Mutex
+	// conns is keyed by protocol and stream id: go-control-plane numbers
+	// state-of-the-world and delta streams separately, both from 1.
+	conns map[streamKey]*connection
 
 	connected *prometheus.GaugeVec
 	pushes    *prometheus.CounterVec
 	nacks     *prometheus.CounterVec
+}
+
+type streamKey struct {
+	delta bool
+	id    int64
 }
 
 type connection struct {
@@ -81,7 +88,7 @@ type Connection struct {
 func NewTracker(groupOf func(*corev3.Node) string, reg prometheus.Registerer, log *zap.Logger) *Tracker {
 	t := &Tracker{
 		groupOf: groupOf, log: log, now: time.Now,
-		conns: map[int64]*connection{},
+		conns: map[streamKey]*connection{},
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hxds_xds_connected_proxies", Help: "xDS streams currently open, by gateway group and protocol.",
 		}, []string{"group", "protocol"}),
@@ -118,41 +125,50 @@ func (t *Tracker) Connections() []Connection {
 		sort.Slice(conn.Types, func(i, j int) bool { return conn.Types[i].TypeURL < conn.Types[j].TypeURL })
 		out = append(out, conn)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].StreamID < out[j].StreamID })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Protocol != out[j].Protocol {
+			return out[i].Protocol > out[j].Protocol // sotw before delta
+		}
+		return out[i].StreamID < out[j].StreamID
+	})
 	return out
 }
 
-func (t *Tracker) open(id int64, protocol string) {
+func (t *Tracker) open(k streamKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.conns[id] = &connection{id: id, protocol: protocol, connected: t.now(), types: map[string]*typeState{}}
+	protocol := "sotw"
+	if k.delta {
+		protocol = "delta"
+	}
+	t.conns[k] = &connection{id: k.id, protocol: protocol, connected: t.now(), types: map[string]*typeState{}}
 }
 
-func (t *Tracker) close(id int64) {
+func (t *Tracker) close(k streamKey) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, ok := t.conns[id]
+	c, ok := t.conns[k]
 	if !ok {
 		return
 	}
-	delete(t.conns, id)
+	delete(t.conns, k)
 	if c.node != nil {
 		t.connected.WithLabelValues(t.groupOf(c.node), c.protocol).Dec()
-		t.log.Info("xDS client disconnected", zap.Int64("stream", id), zap.String("node", c.node.GetId()))
+		t.log.Info("xDS client disconnected", zap.Int64("stream", k.id), zap.String("protocol", c.protocol), zap.String("node", c.node.GetId()))
 	}
 }
 
 // state returns the type state of a stream, recording the node on the first
 // request that carries one. Callers hold t.mu.
-func (t *Tracker) state(id int64, node *corev3.Node, typeURL string) *typeState {
-	c, ok := t.conns[id]
+func (t *Tracker) state(k streamKey, node *corev3.Node, typeURL string) *typeState {
+	c, ok := t.conns[k]
 	if !ok {
 		return nil
 	}
 	if c.node == nil && node != nil {
 		c.node = node
 		t.connected.WithLabelValues(t.groupOf(node), c.protocol).Inc()
-		t.log.Info("xDS client connected", zap.Int64("stream", id), zap.String("protocol", c.protocol),
+		t.log.Info("xDS client connected", zap.Int64("stream", k.id), zap.String("protocol", c.protocol),
 			zap.String("node", node.GetId()), zap.String("group", t.groupOf(node)), zap.String("user_agent", node.GetUserAgentName()))
 	}
 	s := c.types[typeURL]
@@ -163,36 +179,37 @@ func (t *Tracker) state(id int64, node *corev3.Node, typeURL string) *typeState 
 	return s
 }
 
-func (t *Tracker) nack(id int64, typeURL string, s *typeState, version, nonce, msg string) {
+func (t *Tracker) nack(k streamKey, typeURL string, s *typeState, version, nonce, msg string) {
 	s.lastNack = &Nack{Version: version, Nonce: nonce, Error: msg, Time: t.now()}
 	t.nacks.WithLabelValues(typeURL).Inc()
 	node := ""
-	if c := t.conns[id]; c != nil {
+	if c := t.conns[k]; c != nil {
 		node = c.node.GetId()
 	}
-	t.log.Warn("xDS client rejected a response", zap.Int64("stream", id), zap.String("node", node),
+	t.log.Warn("xDS client rejected a response", zap.Int64("stream", k.id), zap.String("node", node),
 		zap.String("type", typeURL), zap.String("nonce", nonce), zap.String("error", msg))
 }
 
 // OnStreamOpen implements server.Callbacks.
 func (t *Tracker) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(id, "sotw")
+	t.open(streamKey{id: id})
 	return nil
 }
 
 // OnStreamClosed implements server.Callbacks.
-func (t *Tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.close(id) }
+func (t *Tracker) OnStreamClosed(id int64, _ *corev3.Node) { t.close(streamKey{id: id}) }
 
 // OnStreamRequest records ACKs and NACKs of state-of-the-world streams.
 func (t *Tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.state(id, req.GetNode(), req.GetTypeUrl())
+	k := streamKey{id: id}
+	s := t.state(k, req.GetNode(), req.GetTypeUrl())
 	if s == nil || req.GetResponseNonce() == "" {
 		return nil
 	}
 	if req.GetErrorDetail() != nil {
-		t.nack(id, req.GetTypeUrl(), s, s.sentVersion, req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
+		t.nack(k, req.GetTypeUrl(), s, s.sentVersion, req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 		return nil
 	}
 	s.ackedVersion, s.ackedNonce = req.GetVersionInfo(), req.GetResponseNonce()
@@ -203,7 +220,7 @@ func (t *Tracker) OnStreamRequest(id int64, req *discovery.DiscoveryRequest) err
 func (t *Tracker) OnStreamResponse(_ context.Context, id int64, req *discovery.DiscoveryRequest, resp *discovery.DiscoveryResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.state(id, req.GetNode(), resp.GetTypeUrl()); s != nil {
+	if s := t.state(streamKey{id: id}, req.GetNode(), resp.GetTypeUrl()); s != nil {
 		s.sentVersion, s.sentNonce = resp.GetVersionInfo(), resp.GetNonce()
 		s.pushes++
 	}
@@ -218,25 +235,26 @@ func (t *Tracker) OnFetchResponse(*discovery.DiscoveryRequest, *discovery.Discov
 
 // OnDeltaStreamOpen implements server.Callbacks.
 func (t *Tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	t.open(id, "delta")
+	t.open(streamKey{delta: true, id: id})
 	return nil
 }
 
 // OnDeltaStreamClosed implements server.Callbacks.
-func (t *Tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.close(id) }
+func (t *Tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.close(streamKey{delta: true, id: id}) }
 
 // OnStreamDeltaRequest records ACKs and NACKs of delta streams.
 func (t *Tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	s := t.state(id, req.GetNode(), req.GetTypeUrl())
+	k := streamKey{delta: true, id: id}
+	s := t.state(k, req.GetNode(), req.GetTypeUrl())
 	if s == nil || req.GetResponseNonce() == "" {
 		return nil
 	}
 	version := s.deltaVersions[req.GetResponseNonce()]
 	delete(s.deltaVersions, req.GetResponseNonce())
 	if req.GetErrorDetail() != nil {
-		t.nack(id, req.GetTypeUrl(), s, version, req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
+		t.nack(k, req.GetTypeUrl(), s, version, req.GetResponseNonce(), req.GetErrorDetail().GetMessage())
 		return nil
 	}
 	s.ackedVersion, s.ackedNonce = version, req.GetResponseNonce()
@@ -247,7 +265,7 @@ func (t *Tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRe
 func (t *Tracker) OnStreamDeltaResponse(id int64, req *discovery.DeltaDiscoveryRequest, resp *discovery.DeltaDiscoveryResponse) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s := t.state(id, req.GetNode(), resp.GetTypeUrl()); s != nil {
+	if s := t.state(streamKey{delta: true, id: id}, req.GetNode(), resp.GetTypeUrl()); s != nil {
 		s.sentVersion, s.sentNonce = resp.GetSystemVersionInfo(), resp.GetNonce()
 		s.pushes++
 		// Bound the map: a client that never ACKs must not grow it forever.

@@ -80,3 +80,27 @@ func TestTrackerDeltaAckMapsNonceToVersion(t *testing.T) {
 		t.Fatalf("after nack = %+v", ts)
 	}
 }
+
+// TestTrackerKeepsSotwAndDeltaStreamsApart: both protocols number streams
+// from 1; one must not overwrite or close the other.
+func TestTrackerKeepsSotwAndDeltaStreamsApart(t *testing.T) {
+	tr := NewTracker(groupOf, prometheus.NewRegistry(), zap.NewNop())
+	ctx := context.Background()
+	_ = tr.OnStreamOpen(ctx, 1, resourcev3.AnyType)
+	_ = tr.OnDeltaStreamOpen(ctx, 1, resourcev3.AnyType)
+	_ = tr.OnStreamRequest(1, &discovery.DiscoveryRequest{Node: &corev3.Node{Id: "sotw", Cluster: "gw"}, TypeUrl: resourcev3.ClusterType})
+	_ = tr.OnStreamDeltaRequest(1, &discovery.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "delta", Cluster: "gw"}, TypeUrl: resourcev3.ClusterType})
+	if c := tr.Connections(); len(c) != 2 || c[0].NodeID != "sotw" || c[1].NodeID != "delta" {
+		t.Fatalf("connections = %+v", c)
+	}
+	tr.OnDeltaStreamClosed(1, nil)
+	if c := tr.Connections(); len(c) != 1 || c[0].NodeID != "sotw" {
+		t.Fatalf("after closing the delta stream: %+v", c)
+	}
+	if got := testutil.ToFloat64(tr.connected.WithLabelValues("gw", "sotw")); got != 1 {
+		t.Fatalf("sotw gauge = %v", got)
+	}
+	if got := testutil.ToFloat64(tr.connected.WithLabelValues("gw", "delta")); got != 0 {
+		t.Fatalf("delta gauge = %v", got)
+	}
+}
