@@ -112,7 +112,7 @@ func httpConnectionManager(statPrefix, routeConfig string) *listenerv3.Filter {
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: rdsSource(), RouteConfigName: routeConfig,
 		}},
-		HttpFilters:                  []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters:                  gatewayHTTPFilters(),
 		UseRemoteAddress:             wrapperspb.Bool(true),
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 false,

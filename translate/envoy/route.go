@@ -44,6 +44,7 @@ func buildRoutes(r *ir.Route) []*routev3.Route {
 				Body:   inlineBody(r.Direct.Body),
 			}}
 		}
+		applyPolicies(er, r)
 		out = append(out, er)
 	}
 	return out
@@ -109,15 +110,16 @@ func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
 // disables Envoy's 15 s default, as Istio does: Ingress sets no deadline.
 func buildForward(f *ir.Forward) *routev3.RouteAction {
 	ra := &routev3.RouteAction{Timeout: durationpb.New(0)}
-	if len(f.Destinations) == 1 {
+	if d := f.Destinations; len(d) == 1 && d[0].RequestHeaders.Empty() && d[0].ResponseHeaders.Empty() {
 		ra.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: f.Destinations[0].Backend}
 		return ra
 	}
 	wc := &routev3.WeightedCluster{}
 	for _, d := range f.Destinations {
-		wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{
-			Name: d.Backend, Weight: wrapperspb.UInt32(d.Weight),
-		})
+		cw := &routev3.WeightedCluster_ClusterWeight{Name: d.Backend, Weight: wrapperspb.UInt32(d.Weight)}
+		cw.RequestHeadersToAdd, cw.RequestHeadersToRemove = headerOps(d.RequestHeaders)
+		cw.ResponseHeadersToAdd, cw.ResponseHeadersToRemove = headerOps(d.ResponseHeaders)
+		wc.Clusters = append(wc.Clusters, cw)
 	}
 	ra.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 	return ra

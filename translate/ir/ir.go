@@ -5,7 +5,12 @@
 // each piece so findings and route names can point back at it.
 package ir
 
-import "github.com/hxds/hxds/translate/diag"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hxds/hxds/translate/diag"
+)
 
 // Gateway is the whole configuration of one gateway group.
 type Gateway struct {
@@ -135,6 +140,115 @@ type Route struct {
 
 	// SortKey orders routes inside a host; see the front-end that sets it.
 	SortKey SortKey `json:"sortKey,omitempty"`
+
+	// Policies (set by annotations or Gateway API filters).
+	Rewrite         *Rewrite     `json:"rewrite,omitempty"`
+	Timeout         *Duration    `json:"timeout,omitempty"`
+	Retry           *Retry       `json:"retry,omitempty"`
+	Cors            *Cors        `json:"cors,omitempty"`
+	RequestHeaders  *HeaderOps   `json:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderOps   `json:"responseHeaders,omitempty"`
+	IPAllow         []string     `json:"ipAllow,omitempty"` // source CIDRs; every other source gets 403
+	RateLimit       *RateLimit   `json:"rateLimit,omitempty"`
+	Mirrors         []Mirror     `json:"mirrors,omitempty"`
+	HashPolicy      []HashPolicy `json:"hashPolicy,omitempty"`
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s" in YAML/JSON.
+type Duration struct{ time.Duration }
+
+// MarshalJSON writes the Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	d.Duration = v
+	return err
+}
+
+// Rewrite changes the request before it goes upstream.
+type Rewrite struct {
+	// PathPrefix replaces the matched prefix (or the whole path of an exact match).
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// PathRegex replaces every match of Pattern in the path with Substitution (\1 groups).
+	PathRegex *RegexRewrite `json:"pathRegex,omitempty"`
+	// Host replaces the Host/:authority header.
+	Host string `json:"host,omitempty"`
+}
+
+// RegexRewrite is an RE2 substitution.
+type RegexRewrite struct {
+	Pattern      string `json:"pattern"`
+	Substitution string `json:"substitution"`
+}
+
+// Retry says when and how often to retry upstream.
+type Retry struct {
+	Attempts      uint32    `json:"attempts"`
+	PerTryTimeout *Duration `json:"perTryTimeout,omitempty"`
+	// On are Envoy retry_on conditions (5xx, reset, retriable-status-codes, ...).
+	On          []string `json:"retryOn,omitempty"`
+	StatusCodes []uint32 `json:"statusCodes,omitempty"`
+}
+
+// Cors is a CORS policy.
+type Cors struct {
+	AllowOrigins     []StringMatch `json:"allowOrigins,omitempty"`
+	AllowMethods     []string      `json:"allowMethods,omitempty"`
+	AllowHeaders     []string      `json:"allowHeaders,omitempty"`
+	ExposeHeaders    []string      `json:"exposeHeaders,omitempty"`
+	AllowCredentials bool          `json:"allowCredentials,omitempty"`
+	MaxAge           *Duration     `json:"maxAge,omitempty"`
+}
+
+// HeaderOps edits request or response headers.
+type HeaderOps struct {
+	Add    []Header `json:"add,omitempty"` // appended to existing values
+	Set    []Header `json:"set,omitempty"` // replace existing values
+	Remove []string `json:"remove,omitempty"`
+}
+
+// Empty reports whether the ops do nothing.
+func (h *HeaderOps) Empty() bool { return h == nil || len(h.Add)+len(h.Set)+len(h.Remove) == 0 }
+
+// Header is one name/value pair.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// RateLimit is a per-route local token bucket; over the limit gets 429.
+type RateLimit struct {
+	TokensPerFill uint32   `json:"tokensPerFill"`
+	MaxTokens     uint32   `json:"maxTokens"`
+	FillInterval  Duration `json:"fillInterval"`
+}
+
+// Mirror copies requests to another backend; responses are discarded.
+type Mirror struct {
+	Backend string `json:"backend"`
+	// Percent of requests mirrored; nil means all.
+	Percent *uint32 `json:"percent,omitempty"`
+}
+
+// HashPolicy picks the input of consistent hashing (ring-hash backends).
+type HashPolicy struct {
+	Header   string      `json:"header,omitempty"`
+	Query    string      `json:"query,omitempty"`
+	SourceIP bool        `json:"sourceIP,omitempty"`
+	Cookie   *HashCookie `json:"cookie,omitempty"`
+}
+
+// HashCookie hashes on a cookie, which Envoy sets when absent (session affinity).
+type HashCookie struct {
+	Name string    `json:"name"`
+	Path string    `json:"path,omitempty"`
+	TTL  *Duration `json:"ttl,omitempty"`
 }
 
 // SortKey carries what Higress's route sort looks at (§2.3).
@@ -162,6 +276,9 @@ type Forward struct {
 type Destination struct {
 	Backend string `json:"backend,omitempty"` // key into Gateway.Backends (the cluster name)
 	Weight  uint32 `json:"weight,omitempty"`
+	// Header edits applied only when this destination is picked.
+	RequestHeaders  *HeaderOps `json:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderOps `json:"responseHeaders,omitempty"`
 }
 
 // Redirect answers with a 3xx.
