@@ -10,7 +10,9 @@ import (
 	"github.com/hxds/hxds/translate/ir"
 )
 
-func buildRouteConfig(rt *ir.RouteTable) *routev3.RouteConfiguration {
+// buildRouteConfig builds one route table; tls says whether it is served on a
+// TLS listener, which decides what HTTPSRedirect routes do.
+func buildRouteConfig(rt *ir.RouteTable, tls bool) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{
 		Name: rt.Name,
 		// Clusters appear in CDS before the routes that use them, but Envoy
@@ -20,7 +22,7 @@ func buildRouteConfig(rt *ir.RouteTable) *routev3.RouteConfiguration {
 	for _, vh := range rt.VirtualHosts {
 		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
 		for _, r := range vh.Routes {
-			out.Routes = append(out.Routes, buildRoutes(r)...)
+			out.Routes = append(out.Routes, buildRoutes(r, tls)...)
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, out)
 	}
@@ -29,11 +31,13 @@ func buildRouteConfig(rt *ir.RouteTable) *routev3.RouteConfiguration {
 
 // buildRoutes emits one Envoy route per IR match, all with the IR route's
 // name and action, as Istio does for an HTTPRoute with several matches.
-func buildRoutes(r *ir.Route) []*routev3.Route {
+func buildRoutes(r *ir.Route, tls bool) []*routev3.Route {
 	out := make([]*routev3.Route, 0, len(r.Matches))
 	for _, m := range r.Matches {
 		er := &routev3.Route{Name: r.Name, Match: buildMatch(m)}
 		switch {
+		case r.HTTPSRedirect && !tls && r.Redirect == nil:
+			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(&ir.Redirect{Scheme: "https", Code: 308})}
 		case r.Forward != nil:
 			er.Action = &routev3.Route_Route{Route: buildForward(r.Forward)}
 		case r.Redirect != nil:

@@ -34,6 +34,8 @@ type translator struct {
 	// ruleKeys detects duplicates: rule key → the Ingress that owns it.
 	ruleKeys map[string]diag.Object
 	order    int
+	// appRoots holds the app-root redirect route of each host.
+	appRoots map[string]*ir.Route
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -43,6 +45,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		snap: snap, opts: opts, b: b, d: d,
 		hosts:    map[string][]*ir.Route{},
 		ruleKeys: map[string]diag.Object{},
+		appRoots: map[string]*ir.Route{},
 	}
 	ingresses := t.selectIngresses()
 	for _, ing := range ingresses {
@@ -112,6 +115,14 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress) {
 		t.d.Warn(obj, "empty-rule", "spec", "Ingress has no rules and no defaultBackend; nothing to serve")
 	}
 	regex := parseRegexMode(ann, bad)
+	pol := parsePolicy(ing, t.d)
+	if pol.appRoot != "" {
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP != nil {
+				t.setAppRoot(ing, hostOf(rule), pol.appRoot)
+			}
+		}
+	}
 
 	for ri, rule := range ing.Spec.Rules {
 		if rule.HTTP == nil {
@@ -125,7 +136,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress) {
 		hostHasRoute := false
 		for pi, p := range rule.HTTP.Paths {
 			field := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
-			route, ok := t.pathRoute(ing, regex, host, p, field)
+			route, ok := t.pathRoute(ing, regex, pol, host, p, field)
 			if !ok {
 				continue
 			}
@@ -139,7 +150,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress) {
 }
 
 // pathRoute turns one Ingress path into a route, or reports why it can't.
-func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, host string, p networkingv1.HTTPIngressPath, field string) (*ir.Route, bool) {
+func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol policy, host string, p networkingv1.HTTPIngressPath, field string) (*ir.Route, bool) {
 	obj := objectOf(ing)
 
 	// Defaulting (§2.2), on copies: the input snapshot is never modified.
@@ -202,7 +213,21 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, host s
 		}
 	}
 
-	key := fmt.Sprintf("%s-%s-%s", host, kind, path)
+	// Match annotations add their conditions to every match.
+	for i := range matches {
+		matches[i].Headers = append(matches[i].Headers, pol.match.headers...)
+		matches[i].Query = append(matches[i].Query, pol.match.query...)
+		if len(pol.match.methods) > 0 {
+			matches[i].Headers = append(matches[i].Headers, ir.HeaderMatch{
+				Name: ":method", Match: ir.StringMatch{Kind: ir.MatchRegex, Value: strings.Join(pol.match.methods, "|")},
+			})
+		}
+		if pol.ignoreCase {
+			matches[i].CaseSensitive = false
+		}
+	}
+
+	key := fmt.Sprintf("%s-%s-%s%s", host, kind, path, pol.match.key())
 	if owner, dup := t.ruleKeys[key]; dup {
 		t.d.Error(obj, "duplicated-route", field,
 			"host %q path %q (%s) is already served by %s/%s; the oldest Ingress wins", host, path, kind, owner.Namespace, owner.Name)
@@ -211,17 +236,24 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, host s
 	t.ruleKeys[key] = obj
 
 	class := 0
-	if kind == ir.PathPrefix && path == "/" {
+	if kind == ir.PathPrefix && path == "/" && len(pol.match.methods)+len(pol.match.headers)+len(pol.match.query) == 0 {
 		class = 1 // user catch-all: sorted after every other user route
 	}
+	methodLength := 0
+	if len(pol.match.methods) > 0 {
+		methodLength = len(strings.Join(pol.match.methods, "|"))
+	}
 	t.order++
-	return &ir.Route{
+	r := &ir.Route{
 		Name:    t.routeName(ing),
 		Source:  obj,
 		Matches: matches,
 		Forward: &ir.Forward{Destinations: []ir.Destination{{Backend: backend, Weight: 100}}, TotalWeight: 100},
-		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), Order: t.order},
-	}, true
+		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), Order: t.order,
+			MethodLength: methodLength, HeaderCount: len(pol.match.headers), QueryCount: len(pol.match.query)},
+	}
+	t.applyPolicy(ing, pol, r, kind, path, matches)
+	return r, true
 }
 
 func (t *translator) addRoute(host string, r *ir.Route) {
@@ -450,6 +482,9 @@ func (t *translator) applyDefaultBackend(ing *networkingv1.Ingress) {
 // HTTP port always and on the HTTPS port for hosts with a TLS server.
 func (t *translator) emit() {
 	for _, host := range t.hostOrder {
+		if ar := t.appRoots[host]; ar != nil {
+			t.hosts[host] = append([]*ir.Route{ar}, t.hosts[host]...) // sorted first (class -1)
+		}
 		routes := t.hosts[host]
 		SortRoutes(routes)
 		vh := t.b.HTTPHost(t.opts.HTTPPort, host)

@@ -141,6 +141,10 @@ type Route struct {
 	// SortKey orders routes inside a host; see the front-end that sets it.
 	SortKey SortKey `json:"sortKey,omitempty"`
 
+	// HTTPSRedirect: on plain-HTTP listeners answer 308 to the https URL;
+	// on TLS listeners forward as usual (ssl-redirect / force-ssl-redirect).
+	HTTPSRedirect bool `json:"httpsRedirect,omitempty"`
+
 	// Policies (set by annotations or Gateway API filters).
 	Rewrite         *Rewrite     `json:"rewrite,omitempty"`
 	Timeout         *Duration    `json:"timeout,omitempty"`
