@@ -36,6 +36,9 @@ type translator struct {
 	order    int
 	// appRoots holds the app-root redirect route of each host.
 	appRoots map[string]*ir.Route
+	// baseRoutes maps a rule key to the non-canary route canaries bind to.
+	baseRoutes    map[string]*ir.Route
+	canaryWeights map[*ir.Route]*canaryWeights
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -46,13 +49,30 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		hosts:    map[string][]*ir.Route{},
 		ruleKeys: map[string]diag.Object{},
 		appRoots: map[string]*ir.Route{},
+
+		baseRoutes:    map[string]*ir.Route{},
+		canaryWeights: map[*ir.Route]*canaryWeights{},
 	}
 	ingresses := t.selectIngresses()
+	// Canary Ingresses bind to routes of normal ones, so they come after all
+	// of them (§3.3), each still oldest first.
+	var canaries []*networkingv1.Ingress
+	specs := map[*networkingv1.Ingress]*canary{}
 	for _, ing := range ingresses {
-		t.translateIngress(ing)
+		if c := parseCanary(ing, parser{ann: annotations(ing.Annotations), obj: objectOf(ing), d: d}); c != nil {
+			specs[ing] = c
+			canaries = append(canaries, ing)
+			continue
+		}
+		t.translateIngress(ing, nil)
+	}
+	for _, ing := range canaries {
+		t.translateIngress(ing, specs[ing])
 	}
 	for _, ing := range ingresses {
-		t.applyDefaultBackend(ing)
+		if specs[ing] == nil {
+			t.applyDefaultBackend(ing)
+		}
 	}
 	t.emit()
 }
@@ -104,7 +124,10 @@ func (t *translator) routeName(ing *networkingv1.Ingress) string {
 	return ing.Namespace + "/" + ing.Name
 }
 
-func (t *translator) translateIngress(ing *networkingv1.Ingress) {
+// translateIngress adds the routes of one Ingress; a canary Ingress (c set)
+// instead binds each path to the base route with the same rule key and
+// contributes no TLS, app-root or default backend.
+func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 	obj := objectOf(ing)
 	t.d.Accept(obj)
 	ann := annotations(ing.Annotations)
@@ -116,7 +139,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress) {
 	}
 	regex := parseRegexMode(ann, bad)
 	pol := parsePolicy(ing, t.d)
-	if pol.appRoot != "" {
+	if pol.appRoot != "" && c == nil {
 		for _, rule := range ing.Spec.Rules {
 			if rule.HTTP != nil {
 				t.setAppRoot(ing, hostOf(rule), pol.appRoot)
@@ -136,21 +159,43 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress) {
 		hostHasRoute := false
 		for pi, p := range rule.HTTP.Paths {
 			field := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
-			route, ok := t.pathRoute(ing, regex, pol, host, p, field)
+			route, key, ok := t.pathRoute(ing, regex, pol, host, p, field)
 			if !ok {
 				continue
 			}
+			if c != nil {
+				base := t.baseRoutes[key]
+				if base == nil {
+					t.d.Warn(obj, "canary-unbound", field,
+						"no non-canary route for host %q path %q with the same match conditions; canary path ignored", host, p.Path)
+					continue
+				}
+				for _, r := range t.applyCanary(c, base, route) {
+					t.addRoute(host, r)
+				}
+				continue
+			}
+			if owner, dup := t.ruleKeys[key]; dup {
+				t.d.Error(obj, "duplicated-route", field,
+					"host %q path %q (%s) is already served by %s/%s with the same match conditions; the oldest Ingress wins",
+					host, p.Path, route.SortKey.PathKind, owner.Namespace, owner.Name)
+				continue
+			}
+			t.ruleKeys[key] = obj
+			t.baseRoutes[key] = route
 			hostHasRoute = true
 			t.addRoute(host, route)
 		}
-		if hostHasRoute {
+		if hostHasRoute && c == nil {
 			t.tlsForHost(ing, host)
 		}
 	}
 }
 
 // pathRoute turns one Ingress path into a route, or reports why it can't.
-func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol policy, host string, p networkingv1.HTTPIngressPath, field string) (*ir.Route, bool) {
+// pathRoute builds the route of one Ingress path and its rule key (§2.4);
+// the caller decides about duplicates and canary binding.
+func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol policy, host string, p networkingv1.HTTPIngressPath, field string) (*ir.Route, string, bool) {
 	obj := objectOf(ing)
 
 	// Defaulting (§2.2), on copies: the input snapshot is never modified.
@@ -171,12 +216,12 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		pathType = networkingv1.PathTypeExact
 	} else if *p.PathType != networkingv1.PathTypePrefix && *p.PathType != networkingv1.PathTypeImplementationSpecific {
 		t.d.Error(obj, "invalid-path", field+".pathType", "unknown pathType %q; path not served", *p.PathType)
-		return nil, false
+		return nil, "", false
 	}
 
 	backend, ok := t.resolveBackend(ing, p.Backend, field+".backend")
 	if !ok {
-		return nil, false
+		return nil, "", false
 	}
 
 	regex := pathType == networkingv1.PathTypePrefix && mode.forPath(path)
@@ -191,12 +236,12 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		}
 		if _, err := regexp.Compile(expr); err != nil {
 			t.d.Error(obj, "invalid-path", field+".path", "path %q is not a valid regular expression: %v; path not served", path, err)
-			return nil, false
+			return nil, "", false
 		}
 		matches = []ir.Match{{PathKind: ir.PathRegex, Path: expr, CaseSensitive: true}}
 	case !strings.HasPrefix(path, "/"):
 		t.d.Error(obj, "invalid-path", field+".path", "path %q must begin with '/'; path not served", path)
-		return nil, false
+		return nil, "", false
 	case pathType == networkingv1.PathTypeExact:
 		kind = ir.PathExact
 		matches = []ir.Match{{PathKind: ir.PathExact, Path: path, CaseSensitive: true}}
@@ -228,12 +273,6 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 	}
 
 	key := fmt.Sprintf("%s-%s-%s%s", host, kind, path, pol.match.key())
-	if owner, dup := t.ruleKeys[key]; dup {
-		t.d.Error(obj, "duplicated-route", field,
-			"host %q path %q (%s) is already served by %s/%s; the oldest Ingress wins", host, path, kind, owner.Namespace, owner.Name)
-		return nil, false
-	}
-	t.ruleKeys[key] = obj
 
 	class := 0
 	if kind == ir.PathPrefix && path == "/" && len(pol.match.methods)+len(pol.match.headers)+len(pol.match.query) == 0 {
@@ -253,7 +292,7 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 			MethodLength: methodLength, HeaderCount: len(pol.match.headers), QueryCount: len(pol.match.query)},
 	}
 	t.applyPolicy(ing, pol, r, kind, path, matches)
-	return r, true
+	return r, key, true
 }
 
 func (t *translator) addRoute(host string, r *ir.Route) {
