@@ -63,6 +63,22 @@ func Check(byType map[string]map[string]proto.Message) error {
 		}
 		checkRouteConfig(rc, clusters, fail)
 	}
+	for _, name := range sortedKeys(clusters) {
+		c, ok := clusters[name].(*clusterv3.Cluster)
+		if !ok || c.GetTransportSocket() == nil {
+			continue
+		}
+		ctx := &tlsv3.UpstreamTlsContext{}
+		if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(ctx); err != nil {
+			fail("cluster %q: transport socket is not an UpstreamTlsContext: %v", name, err)
+			continue
+		}
+		for _, sds := range sdsNames(ctx.GetCommonTlsContext()) {
+			if _, ok := secrets[sds]; !ok {
+				fail("cluster %q: SDS secret %q is not served", name, sds)
+			}
+		}
+	}
 	if checkEDS {
 		for _, name := range sortedKeys(clusters) {
 			c, ok := clusters[name].(*clusterv3.Cluster)
@@ -177,9 +193,9 @@ func checkListener(l *listenerv3.Listener, routes, secrets map[string]proto.Mess
 			if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
 				fail("listener %q chain %d: transport socket is not a DownstreamTlsContext: %v", l.Name, i, err)
 			} else {
-				for _, sds := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
-					if _, ok := secrets[sds.Name]; !ok {
-						fail("listener %q chain %d: SDS secret %q is not served", l.Name, i, sds.Name)
+				for _, name := range sdsNames(ctx.GetCommonTlsContext()) {
+					if _, ok := secrets[name]; !ok {
+						fail("listener %q chain %d: SDS secret %q is not served", l.Name, i, name)
 					}
 				}
 			}
@@ -256,5 +272,17 @@ func routeClusters(r *routev3.Route) []string {
 		out = append(out, m.Cluster)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// sdsNames lists the SDS secrets a TLS context refers to.
+func sdsNames(c *tlsv3.CommonTlsContext) []string {
+	var out []string
+	for _, s := range c.GetTlsCertificateSdsSecretConfigs() {
+		out = append(out, s.Name)
+	}
+	if v := c.GetValidationContextSdsSecretConfig(); v != nil {
+		out = append(out, v.Name)
+	}
 	return out
 }

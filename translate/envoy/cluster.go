@@ -7,6 +7,9 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -34,6 +37,7 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 			MaxRetries:         wrapperspb.UInt32(concurrencyLimit),
 		}}},
 	}
+	applyTrafficPolicy(c, be)
 	switch be.Kind {
 	case ir.BackendDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
@@ -54,6 +58,11 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 }
 
 func buildSecret(s *ir.Secret) *tlsv3.Secret {
+	if s.CA != nil {
+		return &tlsv3.Secret{Name: s.Name, Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: s.CA}},
+		}}}
+	}
 	return &tlsv3.Secret{
 		Name: s.Name,
 		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
@@ -72,5 +81,44 @@ func lbEndpoint(address string, port uint32, health corev3.HealthStatus) *endpoi
 				PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 			}}},
 		}},
+	}
+}
+
+var lbPolicies = map[string]clusterv3.Cluster_LbPolicy{
+	"ROUND_ROBIN":   clusterv3.Cluster_ROUND_ROBIN,
+	"LEAST_REQUEST": clusterv3.Cluster_LEAST_REQUEST,
+	"RANDOM":        clusterv3.Cluster_RANDOM,
+	"RING_HASH":     clusterv3.Cluster_RING_HASH,
+	"MAGLEV":        clusterv3.Cluster_MAGLEV,
+}
+
+// applyTrafficPolicy sets HTTP/2, upstream TLS and the load-balancing policy.
+func applyTrafficPolicy(c *clusterv3.Cluster, be *ir.Backend) {
+	if p, ok := lbPolicies[be.LB]; ok {
+		c.LbPolicy = p
+	}
+	if be.HTTP2 {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(&httpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+					ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+				}},
+			}),
+		}
+	}
+	if t := be.TLS; t != nil {
+		ctx := &tlsv3.UpstreamTlsContext{Sni: t.SNI, CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: t.ALPN}}
+		if t.ClientCertificate != "" {
+			ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: t.ClientCertificate, SdsConfig: adsSource()}}
+		}
+		if t.CA != "" {
+			ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: t.CA, SdsConfig: adsSource()},
+			}
+		}
+		c.TransportSocket = &corev3.TransportSocket{
+			Name:       wellknown.TransportSocketTLS,
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},
+		}
 	}
 }

@@ -81,19 +81,33 @@ func tlsFilterChain(s *ir.TLSServer, statPrefix string) *listenerv3.FilterChain 
 			serverNames = append(serverNames, h)
 		}
 	}
+	ctx := &tlsv3.DownstreamTlsContext{
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			AlpnProtocols: []string{"h2", "http/1.1"},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{
+				Name: s.Certificate, SdsConfig: adsSource(),
+			}},
+		},
+	}
+	if s.MinVersion != "" || s.MaxVersion != "" || len(s.Ciphers) > 0 {
+		ctx.CommonTlsContext.TlsParams = &tlsv3.TlsParameters{
+			TlsMinimumProtocolVersion: tlsv3.TlsParameters_TlsProtocol(tlsv3.TlsParameters_TlsProtocol_value[s.MinVersion]),
+			TlsMaximumProtocolVersion: tlsv3.TlsParameters_TlsProtocol(tlsv3.TlsParameters_TlsProtocol_value[s.MaxVersion]),
+			CipherSuites:              s.Ciphers,
+		}
+	}
+	if s.ClientCA != "" {
+		ctx.RequireClientCertificate = wrapperspb.Bool(true)
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
+			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: s.ClientCA, SdsConfig: adsSource()},
+		}
+	}
 	fc := &listenerv3.FilterChain{
 		Name:    s.Routes.Name,
 		Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, s.Routes.Name)},
 		TransportSocket: &corev3.TransportSocket{
-			Name: wellknown.TransportSocketTLS,
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.DownstreamTlsContext{
-				CommonTlsContext: &tlsv3.CommonTlsContext{
-					AlpnProtocols: []string{"h2", "http/1.1"},
-					TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{
-						Name: s.Certificate, SdsConfig: adsSource(),
-					}},
-				},
-			})},
+			Name:       wellknown.TransportSocketTLS,
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},
 		},
 	}
 	if len(serverNames) > 0 {

@@ -46,10 +46,10 @@ func Build(gw *ir.Gateway) *Resources {
 		r.Listeners = append(r.Listeners, buildListener(l))
 		switch l.Protocol {
 		case ir.ProtocolHTTP:
-			r.Routes = append(r.Routes, buildRouteConfig(l.Routes, false))
+			r.Routes = append(r.Routes, buildRouteConfig(l.Routes, false, gw.Backends))
 		case ir.ProtocolHTTPS:
 			for _, s := range l.Servers {
-				r.Routes = append(r.Routes, buildRouteConfig(s.Routes, true))
+				r.Routes = append(r.Routes, buildRouteConfig(s.Routes, true, gw.Backends))
 			}
 		}
 	}

@@ -12,7 +12,9 @@ import (
 
 // buildRouteConfig builds one route table; tls says whether it is served on a
 // TLS listener, which decides what HTTPSRedirect routes do.
-func buildRouteConfig(rt *ir.RouteTable, tls bool) *routev3.RouteConfiguration {
+// Backends supply the hash policy of ring-hash backends, which Envoy takes
+// from the route (as Istio derives it from a DestinationRule).
+func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backend) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{
 		Name: rt.Name,
 		// Clusters appear in CDS before the routes that use them, but Envoy
@@ -22,7 +24,7 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool) *routev3.RouteConfiguration {
 	for _, vh := range rt.VirtualHosts {
 		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
 		for _, r := range vh.Routes {
-			out.Routes = append(out.Routes, buildRoutes(r, tls)...)
+			out.Routes = append(out.Routes, buildRoutes(r, tls, backends)...)
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, out)
 	}
@@ -31,7 +33,7 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool) *routev3.RouteConfiguration {
 
 // buildRoutes emits one Envoy route per IR match, all with the IR route's
 // name and action, as Istio does for an HTTPRoute with several matches.
-func buildRoutes(r *ir.Route, tls bool) []*routev3.Route {
+func buildRoutes(r *ir.Route, tls bool, backends map[string]*ir.Backend) []*routev3.Route {
 	out := make([]*routev3.Route, 0, len(r.Matches))
 	for _, m := range r.Matches {
 		er := &routev3.Route{Name: r.Name, Match: buildMatch(m)}
@@ -49,6 +51,13 @@ func buildRoutes(r *ir.Route, tls bool) []*routev3.Route {
 			}}
 		}
 		applyPolicies(er, r)
+		if ra := er.GetRoute(); ra != nil && len(ra.HashPolicy) == 0 && r.Forward != nil {
+			if be := backends[r.Forward.Destinations[0].Backend]; be != nil {
+				for _, h := range be.Hash {
+					ra.HashPolicy = append(ra.HashPolicy, hashPolicy(h))
+				}
+			}
+		}
 		out = append(out, er)
 	}
 	return out

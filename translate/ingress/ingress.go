@@ -187,7 +187,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 			t.addRoute(host, route)
 		}
 		if hostHasRoute && c == nil {
-			t.tlsForHost(ing, host)
+			t.tlsForHost(ing, host, pol.downstream)
 		}
 	}
 }
@@ -223,6 +223,7 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 	if !ok {
 		return nil, "", false
 	}
+	t.applyBackendPolicy(ing, t.b.Backend(backend), pol.backend)
 
 	regex := pathType == networkingv1.PathTypePrefix && mode.forPath(path)
 	var matches []ir.Match
@@ -408,7 +409,7 @@ func SecretName(clusterID, namespace, name string) string {
 
 // tlsForHost gives host an HTTPS server when one of the Ingress's tls entries
 // lists it exactly (§2.6) and the Secret holds a usable certificate.
-func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string) {
+func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string, downstream downstreamTLS) {
 	obj := objectOf(ing)
 	secretName := ""
 	found := false
@@ -447,6 +448,7 @@ func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string) {
 	}
 	sdsName := SecretName(t.opts.ClusterID, ref.Namespace, ref.Name)
 	server, existing := t.b.TLSHost(t.opts.HTTPSPort, host, sdsName, obj)
+	t.applyDownstreamTLS(ing, server, ref, downstream)
 	if existing && server.Source != obj {
 		t.d.Warn(obj, "duplicated-tls", "spec.tls",
 			"host %q already has TLS from %s/%s; that Ingress's certificate is used", host, server.Source.Namespace, server.Source.Name)

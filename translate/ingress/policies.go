@@ -39,6 +39,9 @@ type policy struct {
 	ipAllow   []string
 	rateLimit *ir.RateLimit
 	mirror    *mirrorSpec
+
+	backend    backendPolicy
+	downstream downstreamTLS
 }
 
 // matchAdds are conditions match annotations add to every match of a route.
@@ -135,7 +138,7 @@ func parsePolicy(ing *networkingv1.Ingress, d *diag.Set) policy {
 	}
 	pol.upstreamVhost, _ = p.str("upstream-vhost", false)
 	if n, ok := p.integer("timeout", true); ok && n > 0 {
-		pol.timeout = &ir.Duration{Duration: time.Duration(n) * time.Second}
+		pol.timeout = &ir.Duration{Duration: seconds(n)}
 	} else if ok && n < 0 {
 		p.bad("timeout", strconv.Itoa(n), "must not be negative")
 	}
@@ -146,6 +149,8 @@ func parsePolicy(ing *networkingv1.Ingress, d *diag.Set) policy {
 	pol.ipAllow = p.allowList()
 	pol.rateLimit = p.rateLimit()
 	pol.mirror = p.mirror(ing.Namespace)
+	pol.backend = p.backendPolicy()
+	pol.downstream = p.downstreamTLS()
 	return pol
 }
 
@@ -481,3 +486,5 @@ func (p parser) mirror(namespace string) *mirrorSpec {
 	}
 	return m
 }
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -79,13 +79,19 @@ func (b *Builder) TLSServer(port uint32, host string) (*TLSServer, bool) {
 	return s, ok
 }
 
-// AddBackend registers a backend; the first registration of a name wins, so
-// the same Service port referenced by many routes is one cluster.
-func (b *Builder) AddBackend(be *Backend) {
-	if _, ok := b.backends[be.Name]; !ok {
-		b.backends[be.Name] = be
+// AddBackend registers a backend and returns the registered one: the first
+// registration of a name wins, so the same Service port referenced by many
+// routes is one cluster.
+func (b *Builder) AddBackend(be *Backend) *Backend {
+	if old, ok := b.backends[be.Name]; ok {
+		return old
 	}
+	b.backends[be.Name] = be
+	return be
 }
+
+// Backend returns a registered backend.
+func (b *Builder) Backend(name string) *Backend { return b.backends[name] }
 
 // AddSecret registers a certificate served over SDS.
 func (b *Builder) AddSecret(s *Secret) {

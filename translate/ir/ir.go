@@ -47,6 +47,15 @@ type Listener struct {
 // Certificate and the route table. A server whose Hosts contain "*" also
 // serves clients that send no SNI.
 type TLSServer struct {
+	// MinVersion and MaxVersion are Envoy TLS versions (TLSv1_2, ...); empty
+	// leaves Envoy's default.
+	MinVersion string   `json:"minVersion,omitempty"`
+	MaxVersion string   `json:"maxVersion,omitempty"`
+	Ciphers    []string `json:"ciphers,omitempty"`
+	// ClientCA, when set, is the SDS name of the CAs client certificates
+	// must chain to (mutual TLS).
+	ClientCA string `json:"clientCA,omitempty"`
+
 	Hosts       []string    `json:"hosts,omitempty"`
 	Certificate string      `json:"certificate,omitempty"` // SDS secret name
 	Routes      *RouteTable `json:"routes,omitempty"`
@@ -322,6 +331,30 @@ type Backend struct {
 	// service port number, TargetPortName the port name EndpointSlices use.
 	Service        ServiceRef `json:"service,omitempty"`
 	TargetPortName string     `json:"targetPortName,omitempty"`
+
+	// Traffic policy (backend-protocol, proxy-ssl-*, load-balance, ...).
+	HTTP2 bool         `json:"http2,omitempty"`
+	TLS   *UpstreamTLS `json:"tls,omitempty"`
+	// LB is the Envoy lb_policy: ROUND_ROBIN (default), LEAST_REQUEST,
+	// RANDOM, RING_HASH, MAGLEV.
+	LB string `json:"lb,omitempty"`
+	// Hash is how routes to this backend pick the ring-hash key.
+	Hash []HashPolicy `json:"hash,omitempty"`
+	// PolicySource is the object that set the traffic policy; the first
+	// one to reference a Service port wins (higress-semantics §3.7).
+	PolicySource *diag.Object `json:"policySource,omitempty"`
+}
+
+// UpstreamTLS is TLS from the gateway to a backend.
+type UpstreamTLS struct {
+	SNI string `json:"sni,omitempty"`
+	// ClientCertificate is the SDS name of the client certificate (mTLS).
+	ClientCertificate string `json:"clientCertificate,omitempty"`
+	// CA is the SDS name of the validation context; empty means the server
+	// certificate is not verified.
+	CA string `json:"ca,omitempty"`
+	// ALPN offered upstream (h2 for gRPC over TLS).
+	ALPN []string `json:"alpn,omitempty"`
 }
 
 // ServiceRef names a Kubernetes Service.
@@ -330,8 +363,10 @@ type ServiceRef struct {
 	Name      string `json:"name,omitempty"`
 }
 
-// Secret is one TLS certificate served over SDS.
+// Secret is one TLS certificate, or with CA set one validation context
+// (trusted CAs), served over SDS.
 type Secret struct {
+	CA         []byte `json:"ca,omitempty"`
 	Name       string `json:"name,omitempty"` // kubernetes-ingress://<cluster>/<ns>/<name>
 	Namespace  string `json:"namespace,omitempty"`
 	SecretName string `json:"secretName,omitempty"`
