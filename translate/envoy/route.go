@@ -124,12 +124,12 @@ func stringMatcher(m ir.StringMatch) *matcherv3.StringMatcher {
 func buildForward(f *ir.Forward) *routev3.RouteAction {
 	ra := &routev3.RouteAction{Timeout: durationpb.New(0)}
 	if d := f.Destinations; len(d) == 1 && d[0].RequestHeaders.Empty() && d[0].ResponseHeaders.Empty() {
-		ra.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: f.Destinations[0].Backend}
+		ra.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: destinationCluster(f.Destinations[0])}
 		return ra
 	}
 	wc := &routev3.WeightedCluster{}
 	for _, d := range f.Destinations {
-		cw := &routev3.WeightedCluster_ClusterWeight{Name: d.Backend, Weight: wrapperspb.UInt32(d.Weight)}
+		cw := &routev3.WeightedCluster_ClusterWeight{Name: destinationCluster(d), Weight: wrapperspb.UInt32(d.Weight)}
 		cw.RequestHeadersToAdd, cw.RequestHeadersToRemove = headerOps(d.RequestHeaders)
 		cw.ResponseHeadersToAdd, cw.ResponseHeadersToRemove = headerOps(d.ResponseHeaders)
 		wc.Clusters = append(wc.Clusters, cw)

@@ -41,6 +41,30 @@ func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Ro
 		red := *pol.redirect
 		r.Redirect, r.Forward = &red, nil
 	}
+	if pol.defaultBackend != "" && r.Forward != nil {
+		if fb, ok := t.defaultBackendCluster(ing, pol.defaultBackend); ok {
+			r.Forward.Destinations[0].Fallbacks = []string{fb}
+		}
+	}
+}
+
+// defaultBackendCluster resolves the default-backend annotation
+// ([ns/]service, first port): requests fall over to it when the route's
+// Service is missing or has no ready endpoint.
+func (t *translator) defaultBackendCluster(ing *networkingv1.Ingress, v string) (string, bool) {
+	ref := secretRef(v, ing.Namespace)
+	svc := t.snap.Services[ref]
+	if svc == nil || len(svc.Spec.Ports) == 0 {
+		t.d.Warn(objectOf(ing), "invalid-annotation", "metadata.annotations",
+			"default-backend %q: Service %s not found or has no ports; no fallback", v, ref)
+		return "", false
+	}
+	sp := svc.Spec.Ports[0]
+	host := fmt.Sprintf("%s.%s.svc.%s", ref.Name, ref.Namespace, t.opts.DomainSuffix)
+	name := ClusterName(uint32(sp.Port), host)
+	t.b.AddBackend(&ir.Backend{Name: name, Kind: ir.BackendService, Host: host, Port: uint32(sp.Port),
+		Service: ir.ServiceRef{Namespace: ref.Namespace, Name: ref.Name}, TargetPortName: sp.Name})
+	return name, true
 }
 
 // rewriteFor expresses rewrite-path (Higress) or rewrite-target (nginx,

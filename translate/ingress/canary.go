@@ -96,6 +96,13 @@ func (c *canary) never() ir.HeaderMatch {
 // contributes.
 func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.Route {
 	dest := canaryRoute.Forward.Destinations[0]
+	// An empty or missing canary falls back to the primary (and its own
+	// fallbacks), as Higress's cluster_fallback does.
+	var fallbacks []string
+	if base.Forward != nil {
+		primary := base.Forward.Destinations[0]
+		fallbacks = append([]string{primary.Backend}, primary.Fallbacks...)
+	}
 	var extra []*ir.Route
 	if c.byRequest() {
 		// A copy of the base route (rewrites, CORS, timeouts, ... carry
@@ -104,7 +111,7 @@ func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.R
 		r := cloneRoute(base)
 		r.Name = canaryRoute.Name
 		r.Source = canaryRoute.Source
-		r.Forward = &ir.Forward{Destinations: []ir.Destination{{Backend: dest.Backend, Weight: 100}}, TotalWeight: 100}
+		r.Forward = &ir.Forward{Destinations: []ir.Destination{{Backend: dest.Backend, Weight: 100, Fallbacks: fallbacks}}, TotalWeight: 100}
 		if canaryRoute.RequestHeaders != nil || canaryRoute.ResponseHeaders != nil {
 			r.RequestHeaders, r.ResponseHeaders = canaryRoute.RequestHeaders, canaryRoute.ResponseHeaders
 		}
@@ -117,7 +124,7 @@ func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.R
 		}
 	}
 	if c.hasWeight && (!c.byRequest() || c.weight > 0) {
-		t.addWeightedCanary(base, dest.Backend, c, canaryRoute)
+		t.addWeightedCanary(base, dest.Backend, fallbacks, c, canaryRoute)
 	}
 	return extra
 }
@@ -126,7 +133,7 @@ func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.R
 // base route and normalises the weights to 100 (§3.3): the denominator is
 // max(sum of the canary weights, canary-weight-total); each canary gets
 // floor(w/denominator×100) and the primary the rest.
-func (t *translator) addWeightedCanary(base *ir.Route, backend string, c *canary, canaryRoute *ir.Route) {
+func (t *translator) addWeightedCanary(base *ir.Route, backend string, fallbacks []string, c *canary, canaryRoute *ir.Route) {
 	f := base.Forward
 	if f == nil {
 		return // a redirect or direct response has nothing to split
@@ -144,7 +151,7 @@ func (t *translator) addWeightedCanary(base *ir.Route, backend string, c *canary
 	}
 	cw.weights = append(cw.weights, c.weight)
 	f.Destinations = append(f.Destinations, ir.Destination{
-		Backend: backend, RequestHeaders: canaryRoute.RequestHeaders, ResponseHeaders: canaryRoute.ResponseHeaders,
+		Backend: backend, Fallbacks: fallbacks, RequestHeaders: canaryRoute.RequestHeaders, ResponseHeaders: canaryRoute.ResponseHeaders,
 	})
 	sum := 0
 	for _, w := range cw.weights {

@@ -526,8 +526,19 @@ func (t *translator) emit() {
 		if ar := t.appRoots[host]; ar != nil {
 			t.hosts[host] = append([]*ir.Route{ar}, t.hosts[host]...) // sorted first (class -1)
 		}
+		SortRoutes(t.hosts[host])
+	}
+	for _, host := range t.hostOrder {
 		routes := t.hosts[host]
-		SortRoutes(routes)
+		// A request for an exact host that matches none of its routes is
+		// served by the routes of the most specific wildcard host covering
+		// it, as Higress's scoped-RDS fallback does (HTTPRouteExactDomain
+		// Fallback): in Envoy the exact host's routes end with them.
+		// Nothing after an unconditional catch-all can match, so hosts that
+		// end with one (most do) do not grow.
+		if w := t.wildcardFor(host); w != "" && !endsWithCatchAll(routes) {
+			routes = append(append([]*ir.Route(nil), routes...), t.hosts[w]...)
+		}
 		vh := t.b.HTTPHost(t.opts.HTTPPort, host)
 		vh.Routes = append(vh.Routes, routes...)
 		if server, ok := t.b.TLSServer(t.opts.HTTPSPort, host); ok {
@@ -566,4 +577,35 @@ func SortRoutes(routes []*ir.Route) {
 		}
 		return a.Order < b.Order
 	})
+}
+
+// wildcardFor returns the most specific other host whose wildcard covers
+// host (*.b.example.com before *.example.com before *), or "".
+func (t *translator) wildcardFor(host string) string {
+	if host == DefaultHost {
+		return ""
+	}
+	best := ""
+	for _, w := range t.hostOrder {
+		if w == host || !strings.HasPrefix(w, "*") {
+			continue
+		}
+		suffix := strings.TrimPrefix(w, "*")
+		if w != DefaultHost && (!strings.HasSuffix(host, suffix) || len(host) <= len(suffix)) {
+			continue
+		}
+		if best == "" || best == DefaultHost || (w != DefaultHost && len(w) > len(best)) {
+			best = w
+		}
+	}
+	return best
+}
+
+// endsWithCatchAll reports whether the last route matches every request.
+func endsWithCatchAll(routes []*ir.Route) bool {
+	if len(routes) == 0 {
+		return false
+	}
+	k := routes[len(routes)-1].SortKey
+	return k.Class >= 1 && k.HeaderCount == 0 && k.QueryCount == 0 && k.MethodLength == 0
 }

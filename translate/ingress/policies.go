@@ -42,6 +42,8 @@ type policy struct {
 
 	backend    backendPolicy
 	downstream downstreamTLS
+	// defaultBackend is the default-backend annotation: [ns/]service.
+	defaultBackend string
 }
 
 // matchAdds are conditions match annotations add to every match of a route.
@@ -151,6 +153,7 @@ func parsePolicy(ing *networkingv1.Ingress, d *diag.Set) policy {
 	pol.mirror = p.mirror(ing.Namespace)
 	pol.backend = p.backendPolicy()
 	pol.downstream = p.downstreamTLS()
+	pol.defaultBackend, _ = p.str("default-backend", false)
 	return pol
 }
 

@@ -289,6 +289,10 @@ type Forward struct {
 type Destination struct {
 	Backend string `json:"backend,omitempty"` // key into Gateway.Backends (the cluster name)
 	Weight  uint32 `json:"weight,omitempty"`
+	// Fallbacks are backends used, in order, when Backend has no healthy
+	// endpoint (or its Service does not exist): default-backend and canary
+	// fallback. Served as an Envoy aggregate cluster.
+	Fallbacks []string `json:"fallbacks,omitempty"`
 	// Header edits applied only when this destination is picked.
 	RequestHeaders  *HeaderOps `json:"requestHeaders,omitempty"`
 	ResponseHeaders *HeaderOps `json:"responseHeaders,omitempty"`
