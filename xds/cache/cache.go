@@ -107,7 +107,10 @@ func (c *Cache) GroupOf(node *core.Node) string {
 	return c.defaultGroup
 }
 
-// EncodeCount returns how many resources have been marshalled since New.
+// EncodeCount returns how many new resource versions have been encoded and
+// stored since New. A resource handed in again with identical content is
+// marshalled to compare its bytes but keeps the stored entry, and is not
+// counted; serving any number of clients encodes nothing.
 func (c *Cache) EncodeCount() uint64 { return c.encodes.Load() }
 
 // Version returns the type version of a group's resource set (the SotW

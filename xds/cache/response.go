@@ -129,6 +129,31 @@ func sotwResponseFor(w *watch, s *snapshot) *sotwResponse {
 		return newSotwResponse(w, s, wv.anys, maps.Clone(wv.versions))
 	}
 
+	if !full && !wildcard {
+		// By-name type (RDS/EDS/SDS): only changed resources are sent, so
+		// there is nothing to sort but them.
+		next := make(map[string]string, len(subscribed))
+		var changedEntries []*entry
+		for n := range subscribed {
+			e, ok := s.entries[n]
+			if !ok {
+				continue
+			}
+			next[n] = e.version
+			if v, ok := returned[n]; !ok || v != e.version {
+				changedEntries = append(changedEntries, e)
+			}
+		}
+		if len(changedEntries) == 0 {
+			return nil
+		}
+		slices.SortFunc(changedEntries, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+		send := make([]*anypb.Any, len(changedEntries))
+		for i, e := range changedEntries {
+			send[i] = e.any
+		}
+		return newSotwResponse(w, s, send, next)
+	}
 	covered := scope(s, wildcard, subscribed)
 	next := make(map[string]string, len(covered))
 	var send []*anypb.Any

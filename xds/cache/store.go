@@ -249,7 +249,7 @@ func (c *Cache) encodeChanged(typeURL string, old *snapshot, resources map[strin
 	}
 	var jobs []job
 	for name, msg := range resources {
-		if oe, ok := old.entries[name]; ok && (oe.msg == msg || proto.Equal(oe.msg, msg)) {
+		if oe, ok := old.entries[name]; ok && oe.msg == msg {
 			out[name] = oe
 			continue
 		}
@@ -281,6 +281,7 @@ func (c *Cache) encodeChanged(typeURL string, old *snapshot, resources map[strin
 			out[j.name] = oe // same bytes: keep the stored (shared) entry
 			continue
 		}
+		c.encodes.Add(1)
 		out[j.name] = j.e
 	}
 	return out, nil
@@ -292,7 +293,6 @@ func (c *Cache) encode(typeURL, name string, msg proto.Message) (*entry, error) 
 	if err != nil {
 		return nil, err
 	}
-	c.encodes.Add(1)
 	sum := sha256.Sum256(b)
 	a := &anypb.Any{TypeUrl: typeURL, Value: b}
 	v := shortHash(sum[:])

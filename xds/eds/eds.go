@@ -6,8 +6,12 @@ package eds
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
+
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	discoveryv1 "k8s.io/api/discovery/v1"
 
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +38,7 @@ type Updater struct {
 
 	mu      sync.Mutex
 	targets map[string][]envoy.EndpointTarget                          // group → targets
+	built   map[string]map[string]builtCLA                             // group → cluster → last assignment
 	bySvc   map[input.NamespacedName]map[string][]envoy.EndpointTarget // service → group → targets
 
 	updates prometheus.Counter
@@ -45,6 +50,7 @@ func New(sink Sink, slices func() envoy.ServiceSlices, reg prometheus.Registerer
 		sink:    sink,
 		slices:  slices,
 		targets: map[string][]envoy.EndpointTarget{},
+		built:   map[string]map[string]builtCLA{},
 		bySvc:   map[input.NamespacedName]map[string][]envoy.EndpointTarget{},
 		updates: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hxds_eds_assignments_updated_total",
@@ -65,9 +71,11 @@ func (u *Updater) SetTargets(group string, targets []envoy.EndpointTarget) error
 	u.targets[group] = targets
 	u.reindex()
 	all := make(map[string]proto.Message, len(targets))
+	prev, next := u.built[group], make(map[string]builtCLA, len(targets))
 	for _, t := range targets {
-		all[t.ClusterName] = envoy.ClusterLoadAssignment(t, slices.For(t.Namespace, t.Service))
+		all[t.ClusterName] = assignment(prev, next, t, slices)
 	}
+	u.built[group] = next
 	if _, err := u.sink.SetResources(group, resourcev3.EndpointType, all); err != nil {
 		return fmt.Errorf("set endpoints of group %s: %w", group, err)
 	}
@@ -108,7 +116,7 @@ func (u *Updater) ServicesChanged(services []input.NamespacedName) (int, error) 
 				perGroup[group] = map[string]proto.Message{}
 			}
 			for _, t := range targets {
-				perGroup[group][t.ClusterName] = envoy.ClusterLoadAssignment(t, slices.For(t.Namespace, t.Service))
+				perGroup[group][t.ClusterName] = assignment(u.built[group], u.built[group], t, slices)
 			}
 		}
 	}
@@ -126,4 +134,23 @@ func (u *Updater) ServicesChanged(services []input.NamespacedName) (int, error) 
 	}
 	u.updates.Add(float64(n))
 	return n, nil
+}
+
+type builtCLA struct {
+	t      envoy.EndpointTarget
+	slices []*discoveryv1.EndpointSlice
+	cla    *endpointv3.ClusterLoadAssignment
+}
+
+// assignment reuses the previous assignment when the target and its slices
+// (immutable, compared by pointer) are unchanged.
+func assignment(prev, next map[string]builtCLA, t envoy.EndpointTarget, all envoy.ServiceSlices) proto.Message {
+	ss := all.For(t.Namespace, t.Service)
+	if b, ok := prev[t.ClusterName]; ok && b.t == t && slices.Equal(b.slices, ss) {
+		next[t.ClusterName] = b
+		return b.cla
+	}
+	cla := envoy.ClusterLoadAssignment(t, ss)
+	next[t.ClusterName] = builtCLA{t: t, slices: ss, cla: cla}
+	return cla
 }

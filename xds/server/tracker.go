@@ -240,7 +240,9 @@ func (t *Tracker) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error
 }
 
 // OnDeltaStreamClosed implements server.Callbacks.
-func (t *Tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) { t.close(streamKey{delta: true, id: id}) }
+func (t *Tracker) OnDeltaStreamClosed(id int64, _ *corev3.Node) {
+	t.close(streamKey{delta: true, id: id})
+}
 
 // OnStreamDeltaRequest records ACKs and NACKs of delta streams.
 func (t *Tracker) OnStreamDeltaRequest(id int64, req *discovery.DeltaDiscoveryRequest) error {
