@@ -139,10 +139,14 @@ func httpConnectionManager(statPrefix, routeConfig string) *listenerv3.Filter {
 	}
 }
 
+// routerConfig is encoded once: every HCM carries the same router config,
+// and encoded protos are never modified after they are built.
+var routerConfig = mustAny(&routerv3.Router{})
+
 func routerFilter() *hcmv3.HttpFilter {
 	return &hcmv3.HttpFilter{
 		Name:       wellknown.Router,
-		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: routerConfig},
 	}
 }
 

@@ -38,16 +38,21 @@ const (
 // then rate limiting, then the router.
 func gatewayHTTPFilters() []*hcmv3.HttpFilter {
 	return []*hcmv3.HttpFilter{
-		{Name: filterCors, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&corsv3.Cors{})}},
-		// No rules: allow everything unless a route says otherwise.
-		{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&rbacv3.RBAC{})}},
-		// No token bucket: disabled unless a route enables it.
-		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&localratelimitv3.LocalRateLimit{
-			StatPrefix: "http_local_rate_limiter",
-		})}},
+		{Name: filterCors, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: corsConfig}},
+		{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rbacConfig}},
+		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: localRateLimitConfig}},
 		routerFilter(),
 	}
 }
+
+// The gateway filters' own configs never change: encode them once.
+var (
+	corsConfig = mustAny(&corsv3.Cors{})
+	// No rules: allow everything unless a route says otherwise.
+	rbacConfig = mustAny(&rbacv3.RBAC{})
+	// No token bucket: disabled unless a route enables it.
+	localRateLimitConfig = mustAny(&localratelimitv3.LocalRateLimit{StatPrefix: "http_local_rate_limiter"})
+)
 
 // perFilter wraps a per-route filter config as optional: proxyless gRPC
 // clients share the route tables and reject configs for filters they do not

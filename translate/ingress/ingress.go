@@ -39,6 +39,9 @@ type translator struct {
 	// baseRoutes maps a rule key to the non-canary route canaries bind to.
 	baseRoutes    map[string]*ir.Route
 	canaryWeights map[*ir.Route]*canaryWeights
+	// keyPairs remembers each Secret's certificate check: parsing a key
+	// pair is costly and many hosts share one Secret.
+	keyPairs map[input.NamespacedName]error
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -52,6 +55,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 
 		baseRoutes:    map[string]*ir.Route{},
 		canaryWeights: map[*ir.Route]*canaryWeights{},
+		keyPairs:      map[input.NamespacedName]error{},
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -442,7 +446,7 @@ func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string, downstre
 		return
 	}
 	cert, key := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
+	if err := t.checkKeyPair(ref, cert, key); err != nil {
 		t.d.Error(obj, "invalid-secret", "spec.tls", "Secret %s for host %q has no usable tls.crt/tls.key: %v; host served over HTTP only", ref, host, err)
 		return
 	}
@@ -608,4 +612,13 @@ func endsWithCatchAll(routes []*ir.Route) bool {
 	}
 	k := routes[len(routes)-1].SortKey
 	return k.Class >= 1 && k.HeaderCount == 0 && k.QueryCount == 0 && k.MethodLength == 0
+}
+
+func (t *translator) checkKeyPair(ref input.NamespacedName, cert, key []byte) error {
+	if err, done := t.keyPairs[ref]; done {
+		return err
+	}
+	_, err := tls.X509KeyPair(cert, key)
+	t.keyPairs[ref] = err
+	return err
 }
