@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/hxds/hxds/translate/diag"
+	"github.com/hxds/hxds/translate/higress"
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
 )
@@ -42,6 +44,7 @@ type translator struct {
 	// keyPairs remembers each Secret's certificate check: parsing a key
 	// pair is costly and many hosts share one Secret.
 	keyPairs map[input.NamespacedName]error
+	https    *higress.HTTPS
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -56,6 +59,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		baseRoutes:    map[string]*ir.Route{},
 		canaryWeights: map[*ir.Route]*canaryWeights{},
 		keyPairs:      map[input.NamespacedName]error{},
+		https:         higress.ParseHTTPS(snap, opts.SystemNamespace, d),
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -411,43 +415,56 @@ func SecretName(clusterID, namespace, name string) string {
 	return fmt.Sprintf("kubernetes-ingress://%s/%s/%s", clusterID, namespace, name)
 }
 
-// tlsForHost gives host an HTTPS server when one of the Ingress's tls entries
-// lists it exactly (§2.6) and the Secret holds a usable certificate.
+// tlsForHost gives host an HTTPS server (§2.6): the Secret of the Ingress's
+// tls entry that lists the host exactly; when no entry lists it, the
+// higress-https credentialConfig Secret for the host; and when the entry's
+// Secret is missing or unusable and fallbackForInvalidSecret is set, the
+// credentialConfig Secret too. As in Higress, only Ingresses with some
+// spec.tls get HTTPS at all.
 func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string, downstream downstreamTLS) {
+	if len(ing.Spec.TLS) == 0 {
+		return
+	}
 	obj := objectOf(ing)
-	secretName := ""
-	found := false
+	var ref input.NamespacedName
+	listed := false
 	for i, entry := range ing.Spec.TLS {
 		hosts := entry.Hosts
 		if len(hosts) == 0 {
 			hosts = []string{DefaultHost}
 		}
-		for _, h := range hosts {
-			if h == host {
-				if entry.SecretName == "" {
-					t.d.Error(obj, "missing-secret", fmt.Sprintf("spec.tls[%d].secretName", i), "tls entry for host %q names no Secret; host served over HTTP only", host)
-					return
-				}
-				secretName, found = entry.SecretName, true
-				break
-			}
+		if !slices.Contains(hosts, host) {
+			continue
 		}
-		if found {
-			break
+		if entry.SecretName == "" {
+			t.d.Error(obj, "missing-secret", fmt.Sprintf("spec.tls[%d].secretName", i), "tls entry for host %q names no Secret; host served over HTTP only", host)
+			return
+		}
+		ref, listed = input.NamespacedName{Namespace: ing.Namespace, Name: entry.SecretName}, true
+		break
+	}
+	if !listed {
+		cref, ok := t.https.SecretFor(host, t.opts.SystemNamespace)
+		if !ok {
+			return
+		}
+		ref = cref
+	}
+	cert, key, problem := t.keyPairOf(ref)
+	if problem != "" && listed && t.https.FallbackForInvalidSecret {
+		if cref, ok := t.https.SecretFor(host, t.opts.SystemNamespace); ok {
+			t.d.Warn(obj, "fallback-secret", "spec.tls",
+				"Secret %s for host %q %s; serving credentialConfig Secret %s (fallbackForInvalidSecret)", ref, host, problem, cref)
+			ref = cref
+			cert, key, problem = t.keyPairOf(ref)
 		}
 	}
-	if !found {
-		return
-	}
-	ref := input.NamespacedName{Namespace: ing.Namespace, Name: secretName}
-	secret := t.snap.Secrets[ref]
-	if secret == nil {
-		t.d.Error(obj, "missing-secret", "spec.tls", "Secret %s for host %q not found; host served over HTTP only", ref, host)
-		return
-	}
-	cert, key := secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
-	if err := t.checkKeyPair(ref, cert, key); err != nil {
-		t.d.Error(obj, "invalid-secret", "spec.tls", "Secret %s for host %q has no usable tls.crt/tls.key: %v; host served over HTTP only", ref, host, err)
+	if problem != "" {
+		reason := "missing-secret"
+		if t.snap.Secrets[ref] != nil {
+			reason = "invalid-secret"
+		}
+		t.d.Error(obj, reason, "spec.tls", "Secret %s for host %q %s; host served over HTTP only", ref, host, problem)
 		return
 	}
 	sdsName := SecretName(t.opts.ClusterID, ref.Namespace, ref.Name)
@@ -459,6 +476,19 @@ func (t *translator) tlsForHost(ing *networkingv1.Ingress, host string, downstre
 		return
 	}
 	t.b.AddSecret(&ir.Secret{Name: sdsName, Namespace: ref.Namespace, SecretName: ref.Name, Cert: cert, Key: key})
+}
+
+// keyPairOf returns a Secret's certificate and key, or why they are unusable.
+func (t *translator) keyPairOf(ref input.NamespacedName) (cert, key []byte, problem string) {
+	secret := t.snap.Secrets[ref]
+	if secret == nil {
+		return nil, nil, "not found"
+	}
+	cert, key = secret.Data[corev1.TLSCertKey], secret.Data[corev1.TLSPrivateKeyKey]
+	if err := t.checkKeyPair(ref, cert, key); err != nil {
+		return nil, nil, fmt.Sprintf("has no usable tls.crt/tls.key: %v", err)
+	}
+	return cert, key, ""
 }
 
 // applyDefaultBackend implements spec.defaultBackend (§2.8): the "*" host gets
