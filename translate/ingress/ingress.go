@@ -6,6 +6,7 @@ package ingress
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"github.com/hxds/hxds/translate/higress"
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
+	"github.com/hxds/hxds/translate/template"
 )
 
 // DefaultHost is the host of rules that name none.
@@ -45,6 +47,8 @@ type translator struct {
 	// pair is costly and many hosts share one Secret.
 	keyPairs map[input.NamespacedName]error
 	https    *higress.HTTPS
+	// expanded caches each Ingress's annotations with templates expanded.
+	expanded map[*networkingv1.Ingress]annotations
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -60,6 +64,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		canaryWeights: map[*ir.Route]*canaryWeights{},
 		keyPairs:      map[input.NamespacedName]error{},
 		https:         higress.ParseHTTPS(snap, opts.SystemNamespace, d),
+		expanded:      map[*networkingv1.Ingress]annotations{},
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -67,7 +72,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	var canaries []*networkingv1.Ingress
 	specs := map[*networkingv1.Ingress]*canary{}
 	for _, ing := range ingresses {
-		if c := parseCanary(ing, parser{ann: annotations(ing.Annotations), obj: objectOf(ing), d: d}); c != nil {
+		if c := parseCanary(ing, parser{ann: t.annotationsOf(ing), obj: objectOf(ing), d: d}); c != nil {
 			specs[ing] = c
 			canaries = append(canaries, ing)
 			continue
@@ -138,7 +143,7 @@ func (t *translator) routeName(ing *networkingv1.Ingress) string {
 func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 	obj := objectOf(ing)
 	t.d.Accept(obj)
-	ann := annotations(ing.Annotations)
+	ann := t.annotationsOf(ing)
 	bad := func(key, value string, err error) {
 		t.d.Warn(obj, "invalid-annotation", "metadata.annotations", "annotation %s=%q ignored: %v", key, value, err)
 	}
@@ -146,7 +151,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 		t.d.Warn(obj, "empty-rule", "spec", "Ingress has no rules and no defaultBackend; nothing to serve")
 	}
 	regex := parseRegexMode(ann, bad)
-	pol := parsePolicy(ing, t.d)
+	pol := parsePolicy(ing, ann, t.d)
 	if pol.appRoot != "" && c == nil {
 		for _, rule := range ing.Spec.Rules {
 			if rule.HTTP != nil {
@@ -651,4 +656,34 @@ func (t *translator) checkKeyPair(ref input.NamespacedName, cert, key []byte) er
 	_, err := tls.X509KeyPair(cert, key)
 	t.keyPairs[ref] = err
 	return err
+}
+
+// annotationsOf returns an Ingress's annotations with ${secret...} references
+// expanded (§2.10). A value whose reference cannot be resolved is dropped
+// with a warning, rather than served with the raw reference in it (§13.18).
+// Secret changes re-run translation, so values follow their Secrets.
+func (t *translator) annotationsOf(ing *networkingv1.Ingress) annotations {
+	if a, ok := t.expanded[ing]; ok {
+		return a
+	}
+	a := annotations(ing.Annotations)
+	copied := false
+	for _, k := range slices.Sorted(maps.Keys(ing.Annotations)) {
+		v := ing.Annotations[k]
+		if !template.Contains(v) {
+			continue
+		}
+		if !copied {
+			a, copied = maps.Clone(a), true // the input is never modified
+		}
+		out, _, err := template.Expand(v, t.snap, t.opts.SystemNamespace)
+		if err != nil {
+			t.d.Warn(objectOf(ing), "unresolved-template", "metadata.annotations["+k+"]", "%v; annotation ignored", err)
+			delete(a, k)
+			continue
+		}
+		a[k] = out
+	}
+	t.expanded[ing] = a
+	return a
 }

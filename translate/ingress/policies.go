@@ -120,8 +120,8 @@ func splitList(v string) []string {
 }
 
 // parsePolicy reads every route-level annotation of ing.
-func parsePolicy(ing *networkingv1.Ingress, d *diag.Set) policy {
-	p := parser{ann: annotations(ing.Annotations), obj: objectOf(ing), d: d}
+func parsePolicy(ing *networkingv1.Ingress, ann annotations, d *diag.Set) policy {
+	p := parser{ann: ann, obj: objectOf(ing), d: d}
 	var pol policy
 	pol.match = p.matches()
 	pol.ignoreCase = p.boolean("ignore-path-case", false)
