@@ -37,6 +37,8 @@ type EndpointTarget struct {
 	Service     string `json:"service"`
 	// PortName is the Service port name, which EndpointSlice ports carry.
 	PortName string `json:"portName"`
+	// RegistryHost is set instead of Service for registry (McpBridge) hosts.
+	RegistryHost string `json:"registryHost,omitempty"`
 }
 
 // Build converts one gateway to Envoy resources.
@@ -57,10 +59,14 @@ func Build(gw *ir.Gateway) *Resources {
 	for _, name := range sortedKeys(gw.Backends) {
 		be := gw.Backends[name]
 		r.Clusters = append(r.Clusters, buildCluster(be))
-		if be.Kind == ir.BackendService {
+		switch be.Kind {
+		case ir.BackendService:
 			r.EndpointTargets = append(r.EndpointTargets, EndpointTarget{
 				ClusterName: be.Name, Namespace: be.Service.Namespace, Service: be.Service.Name, PortName: be.TargetPortName,
 			})
+		case ir.BackendRegistry:
+			// No Service: the assignment stays empty until a registry fills it.
+			r.EndpointTargets = append(r.EndpointTargets, EndpointTarget{ClusterName: be.Name, RegistryHost: be.Host})
 		}
 	}
 	r.Clusters = append(r.Clusters, fallbackClusters(gw)...)

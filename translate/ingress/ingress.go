@@ -49,6 +49,7 @@ type translator struct {
 	https    *higress.HTTPS
 	// expanded caches each Ingress's annotations with templates expanded.
 	expanded map[*networkingv1.Ingress]annotations
+	dests    map[*networkingv1.Ingress]destResult
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -65,6 +66,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		keyPairs:      map[input.NamespacedName]error{},
 		https:         higress.ParseHTTPS(snap, opts.SystemNamespace, d),
 		expanded:      map[*networkingv1.Ingress]annotations{},
+		dests:         map[*networkingv1.Ingress]destResult{},
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -232,11 +234,21 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		return nil, "", false
 	}
 
-	backend, ok := t.resolveBackend(ing, p.Backend, field+".backend")
-	if !ok {
-		return nil, "", false
+	var dests []ir.Destination
+	if isRegistryBackend(p.Backend) {
+		ds, ok := t.destinations(ing, t.annotationsOf(ing), field+".backend")
+		if !ok {
+			return nil, "", false
+		}
+		dests = ds
+	} else {
+		backend, ok := t.resolveBackend(ing, p.Backend, field+".backend")
+		if !ok {
+			return nil, "", false
+		}
+		t.applyBackendPolicy(ing, t.b.Backend(backend), pol.backend)
+		dests = []ir.Destination{{Backend: backend, Weight: 100}}
 	}
-	t.applyBackendPolicy(ing, t.b.Backend(backend), pol.backend)
 
 	regex := pathType == networkingv1.PathTypePrefix && mode.forPath(path)
 	var matches []ir.Match
@@ -301,7 +313,7 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		Name:    t.routeName(ing),
 		Source:  obj,
 		Matches: matches,
-		Forward: &ir.Forward{Destinations: []ir.Destination{{Backend: backend, Weight: 100}}, TotalWeight: 100},
+		Forward: &ir.Forward{Destinations: dests, TotalWeight: 100},
 		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), Order: t.order,
 			MethodLength: methodLength, HeaderCount: len(pol.match.headers), QueryCount: len(pol.match.query)},
 	}
@@ -321,13 +333,8 @@ func (t *translator) resolveBackend(ing *networkingv1.Ingress, be networkingv1.I
 	obj := objectOf(ing)
 	if be.Resource != nil {
 		r := be.Resource
-		if r.APIGroup != nil && *r.APIGroup == "networking.higress.io" && r.Kind == "McpBridge" && r.Name == "default" {
-			t.d.Error(obj, "unsupported-backend", field+".resource",
-				"registry destinations (McpBridge) are not served yet; path not served")
-		} else {
-			t.d.Error(obj, "invalid-backend-service", field+".resource",
-				"backend resource %s/%s is not supported (only networking.higress.io McpBridge \"default\"); path not served", r.Kind, r.Name)
-		}
+		t.d.Error(obj, "invalid-backend-service", field+".resource",
+			"backend resource %s/%s is not supported (only networking.higress.io McpBridge \"default\", with higress.io/destination); path not served", r.Kind, r.Name)
 		return "", false
 	}
 	if be.Service == nil || be.Service.Name == "" {
@@ -686,4 +693,11 @@ func (t *translator) annotationsOf(ing *networkingv1.Ingress) annotations {
 	}
 	t.expanded[ing] = a
 	return a
+}
+
+// isRegistryBackend reports whether a backend is the McpBridge resource,
+// whose destinations come from higress.io/destination (§2.5).
+func isRegistryBackend(be networkingv1.IngressBackend) bool {
+	r := be.Resource
+	return r != nil && r.APIGroup != nil && *r.APIGroup == "networking.higress.io" && r.Kind == "McpBridge" && r.Name == "default"
 }

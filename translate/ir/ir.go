@@ -322,6 +322,9 @@ const (
 	BackendService BackendKind = iota
 	// BackendDNS: a host name resolved by Envoy (ExternalName Services).
 	BackendDNS
+	// BackendRegistry: a service registry host (McpBridge); endpoints over
+	// EDS from the registries.
+	BackendRegistry
 )
 
 // Backend is one upstream cluster.
