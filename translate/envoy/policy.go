@@ -38,6 +38,9 @@ const (
 // then rate limiting, then the router.
 func gatewayHTTPFilters() []*hcmv3.HttpFilter {
 	return []*hcmv3.HttpFilter{
+		// First, as Higress's default EnvoyFilter puts it: it must see the
+		// upstream response before any other filter rewrites it.
+		{Name: filterCustomResponse, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: customResponseConfig}},
 		{Name: filterCors, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: corsConfig}},
 		{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rbacConfig}},
 		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: localRateLimitConfig}},
@@ -78,6 +81,9 @@ func applyPolicies(er *routev3.Route, r *ir.Route) {
 	}
 	if r.RateLimit != nil {
 		perRoute[filterLocalRateLimit] = perFilter(localRateLimit(r.RateLimit))
+	}
+	if r.ErrorFallback != nil && len(r.ErrorFallback.Codes) > 0 {
+		perRoute[filterCustomResponse] = perFilter(errorFallback(r.ErrorFallback))
 	}
 	if len(perRoute) > 0 {
 		er.TypedPerFilterConfig = perRoute

@@ -44,8 +44,45 @@ func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Ro
 	if pol.defaultBackend != "" && r.Forward != nil {
 		if fb, ok := t.defaultBackendCluster(ing, pol.defaultBackend); ok {
 			r.Forward.Destinations[0].Fallbacks = []string{fb}
+			if len(pol.customErrors) > 0 {
+				t.setErrorFallback(ing, r, fb, pol)
+			}
 		}
 	}
+}
+
+// Headers that steer an internally redirected error to its fallback route,
+// the names Higress uses.
+const (
+	headerFallbackRoute   = "x-envoy-route-name"
+	headerFallbackService = "x-envoy-fallback-service"
+)
+
+// setErrorFallback implements custom-http-errors (§3.2, §3.5): upstream
+// responses with those codes are internally redirected to "/" with two
+// headers, which only the route "<route>-fallback" matches, and which sends
+// them to the default backend.
+func (t *translator) setErrorFallback(ing *networkingv1.Ingress, r *ir.Route, defaultCluster string, pol policy) {
+	ref := secretRef(pol.defaultBackend, ing.Namespace)
+	fallbackName := r.Name + "-fallback"
+	headers := []ir.Header{
+		{Name: headerFallbackRoute, Value: fallbackName},
+		{Name: headerFallbackService, Value: ref.Namespace + "/" + ref.Name},
+	}
+	r.ErrorFallback = &ir.ErrorFallback{Codes: pol.customErrors, Path: "/", Headers: headers}
+	var conds []ir.HeaderMatch
+	for _, h := range headers {
+		conds = append(conds, ir.HeaderMatch{Name: h.Name, Match: ir.StringMatch{Kind: ir.MatchExact, Value: h.Value}})
+	}
+	t.pendingFallbacks = append(t.pendingFallbacks, &ir.Route{
+		Name:    fallbackName,
+		Source:  objectOf(ing),
+		Matches: []ir.Match{{PathKind: ir.PathExact, Path: "/", CaseSensitive: true, Headers: conds}},
+		Forward: &ir.Forward{Destinations: []ir.Destination{{Backend: defaultCluster, Weight: 100}}, TotalWeight: 100},
+		// Before everything, app-root included: only redirected requests
+		// carry these headers.
+		SortKey: ir.SortKey{Class: -2, HeaderCount: len(conds)},
+	})
 }
 
 // defaultBackendCluster resolves the default-backend annotation

@@ -50,6 +50,10 @@ type translator struct {
 	// expanded caches each Ingress's annotations with templates expanded.
 	expanded map[*networkingv1.Ingress]annotations
 	dests    map[*networkingv1.Ingress]destResult
+	// pendingFallbacks are custom-http-errors fallback routes of the path
+	// being translated, added to its host with it.
+	pendingFallbacks []*ir.Route
+	fallbackAdded    map[string]bool
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -67,6 +71,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		https:         higress.ParseHTTPS(snap, opts.SystemNamespace, d),
 		expanded:      map[*networkingv1.Ingress]annotations{},
 		dests:         map[*networkingv1.Ingress]destResult{},
+		fallbackAdded: map[string]bool{},
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -174,6 +179,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 		hostHasRoute := false
 		for pi, p := range rule.HTTP.Paths {
 			field := fmt.Sprintf("spec.rules[%d].http.paths[%d]", ri, pi)
+			t.pendingFallbacks = t.pendingFallbacks[:0]
 			route, key, ok := t.pathRoute(ing, regex, pol, host, p, field)
 			if !ok {
 				continue
@@ -200,6 +206,12 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 			t.baseRoutes[key] = route
 			hostHasRoute = true
 			t.addRoute(host, route)
+			for _, fb := range t.pendingFallbacks {
+				if k := host + "\x00" + fb.Name; !t.fallbackAdded[k] {
+					t.fallbackAdded[k] = true
+					t.addRoute(host, fb)
+				}
+			}
 		}
 		if hostHasRoute && c == nil {
 			t.tlsForHost(ing, host, pol.downstream)

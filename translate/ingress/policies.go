@@ -44,6 +44,8 @@ type policy struct {
 	downstream downstreamTLS
 	// defaultBackend is the default-backend annotation: [ns/]service.
 	defaultBackend string
+	// customErrors are the custom-http-errors codes (need defaultBackend).
+	customErrors []uint32
 }
 
 // matchAdds are conditions match annotations add to every match of a route.
@@ -154,6 +156,20 @@ func parsePolicy(ing *networkingv1.Ingress, ann annotations, d *diag.Set) policy
 	pol.backend = p.backendPolicy()
 	pol.downstream = p.downstreamTLS()
 	pol.defaultBackend, _ = p.str("default-backend", false)
+	if v, ok := p.str("custom-http-errors", false); ok {
+		for _, c := range splitList(v) {
+			n, err := strconv.Atoi(c)
+			if err != nil || n < 100 || n > 599 {
+				p.bad("custom-http-errors", v, "%q is not an HTTP status code; dropped", c)
+				continue
+			}
+			pol.customErrors = append(pol.customErrors, uint32(n))
+		}
+		if pol.defaultBackend == "" && len(pol.customErrors) > 0 {
+			p.bad("custom-http-errors", v, "needs the default-backend annotation")
+			pol.customErrors = nil
+		}
+	}
 	return pol
 }
 

@@ -155,16 +155,20 @@ type Route struct {
 	HTTPSRedirect bool `json:"httpsRedirect,omitempty"`
 
 	// Policies (set by annotations or Gateway API filters).
-	Rewrite         *Rewrite     `json:"rewrite,omitempty"`
-	Timeout         *Duration    `json:"timeout,omitempty"`
-	Retry           *Retry       `json:"retry,omitempty"`
-	Cors            *Cors        `json:"cors,omitempty"`
-	RequestHeaders  *HeaderOps   `json:"requestHeaders,omitempty"`
-	ResponseHeaders *HeaderOps   `json:"responseHeaders,omitempty"`
-	IPAllow         []string     `json:"ipAllow,omitempty"` // source CIDRs; every other source gets 403
-	RateLimit       *RateLimit   `json:"rateLimit,omitempty"`
-	Mirrors         []Mirror     `json:"mirrors,omitempty"`
-	HashPolicy      []HashPolicy `json:"hashPolicy,omitempty"`
+	Rewrite         *Rewrite   `json:"rewrite,omitempty"`
+	Timeout         *Duration  `json:"timeout,omitempty"`
+	Retry           *Retry     `json:"retry,omitempty"`
+	Cors            *Cors      `json:"cors,omitempty"`
+	RequestHeaders  *HeaderOps `json:"requestHeaders,omitempty"`
+	ResponseHeaders *HeaderOps `json:"responseHeaders,omitempty"`
+	IPAllow         []string   `json:"ipAllow,omitempty"` // source CIDRs; every other source gets 403
+	RateLimit       *RateLimit `json:"rateLimit,omitempty"`
+	Mirrors         []Mirror   `json:"mirrors,omitempty"`
+	// ErrorFallback replaces upstream responses with these codes by the
+	// response of another route, reached by an internal redirect
+	// (custom-http-errors).
+	ErrorFallback *ErrorFallback `json:"errorFallback,omitempty"`
+	HashPolicy    []HashPolicy   `json:"hashPolicy,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in YAML/JSON.
@@ -240,6 +244,15 @@ type RateLimit struct {
 	TokensPerFill uint32   `json:"tokensPerFill"`
 	MaxTokens     uint32   `json:"maxTokens"`
 	FillInterval  Duration `json:"fillInterval"`
+}
+
+// ErrorFallback internally redirects a request whose upstream answered one
+// of Codes: the path becomes Path and Headers are added, so that the
+// redirected request matches the fallback route.
+type ErrorFallback struct {
+	Codes   []uint32 `json:"codes"`
+	Path    string   `json:"path"`
+	Headers []Header `json:"headers,omitempty"`
 }
 
 // Mirror copies requests to another backend; responses are discarded.
