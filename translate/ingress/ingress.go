@@ -151,6 +151,7 @@ func (t *translator) translateIngress(ing *networkingv1.Ingress, c *canary) {
 	obj := objectOf(ing)
 	t.d.Accept(obj)
 	ann := t.annotationsOf(ing)
+	t.reportUnknownAnnotations(ing)
 	bad := func(key, value string, err error) {
 		t.d.Warn(obj, "invalid-annotation", "metadata.annotations", "annotation %s=%q ignored: %v", key, value, err)
 	}
