@@ -23,6 +23,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), translateCommand(), versionCommand())
+	root.AddCommand(serveCommand(), translateCommand(), routeCheckCommand(), versionCommand())
 	return root
 }
