@@ -103,7 +103,9 @@ func applyForwardPolicies(ra *routev3.RouteAction, r *ir.Route) {
 	if r.Timeout != nil {
 		ra.Timeout = durationpb.New(r.Timeout.Duration)
 	}
-	if rt := r.Retry; rt != nil {
+	// No retry policy means no retries; num_retries 0 would say the same but
+	// proxyless gRPC clients reject it.
+	if rt := r.Retry; rt != nil && rt.Attempts > 0 {
 		rp := &routev3.RetryPolicy{
 			RetryOn:              strings.Join(rt.On, ","),
 			NumRetries:           wrapperspb.UInt32(rt.Attempts),

@@ -78,7 +78,11 @@ func buildMatch(m ir.Match) *routev3.RouteMatch {
 	case ir.PathPrefix:
 		rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: m.Path}
 	case ir.PathRegex:
-		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regex(m.Path)}
+		expr := m.Path
+		if !m.CaseSensitive {
+			expr = "(?i)" + expr // Envoy ignores case_sensitive for regex matches
+		}
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: regex(expr)}
 	}
 	if !m.CaseSensitive {
 		rm.CaseSensitive = wrapperspb.Bool(false)

@@ -95,6 +95,12 @@ func (c *canary) never() ir.HeaderMatch {
 // name, destination and header-control annotations are what the canary
 // contributes.
 func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.Route {
+	if canaryRoute.Forward == nil || base.Forward == nil {
+		// A redirect on either side leaves nothing to send to a canary.
+		t.d.Warn(canaryRoute.Source, "canary-unbound", "metadata.annotations",
+			"canary path %q: the canary or its base route redirects, so there is no destination to split; ignored", canaryRoute.Matches[0].Path)
+		return nil
+	}
 	dest := canaryRoute.Forward.Destinations[0]
 	// An empty or missing canary falls back to the primary (and its own
 	// fallbacks), as Higress's cluster_fallback does.
@@ -109,9 +115,18 @@ func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.R
 		// over) whose matches also require the canary condition; the base
 		// route's own header matches are kept (§13.3).
 		r := cloneRoute(base)
+		if cw := t.canaryWeights[base]; cw != nil {
+			// A weighted canary already moved the base's header edits
+			// to its primary destination: the copy gets them back.
+			r.RequestHeaders, r.ResponseHeaders = cw.origRequest, cw.origResponse
+		}
 		r.Name = canaryRoute.Name
 		r.Source = canaryRoute.Source
-		r.Forward = &ir.Forward{Destinations: []ir.Destination{{Backend: dest.Backend, Weight: 100, Fallbacks: fallbacks}}, TotalWeight: 100}
+		dests := append([]ir.Destination(nil), canaryRoute.Forward.Destinations...)
+		for i := range dests {
+			dests[i].Fallbacks = fallbacks
+		}
+		r.Forward = &ir.Forward{Destinations: dests, TotalWeight: 100}
 		if canaryRoute.RequestHeaders != nil || canaryRoute.ResponseHeaders != nil {
 			r.RequestHeaders, r.ResponseHeaders = canaryRoute.RequestHeaders, canaryRoute.ResponseHeaders
 		}
@@ -139,25 +154,34 @@ func (t *translator) addWeightedCanary(base *ir.Route, backend string, fallbacks
 		return // a redirect or direct response has nothing to split
 	}
 	cw := t.canaryWeights[base]
-	if cw == nil && len(f.Destinations) == 1 {
-		// Route-level header edits belong to the primary once there are
-		// several destinations.
-		f.Destinations[0].RequestHeaders, f.Destinations[0].ResponseHeaders = base.RequestHeaders, base.ResponseHeaders
-		base.RequestHeaders, base.ResponseHeaders = nil, nil
-	}
 	if cw == nil {
-		cw = &canaryWeights{total: c.weightTotal}
+		cw = &canaryWeights{total: c.weightTotal, origRequest: base.RequestHeaders, origResponse: base.ResponseHeaders}
+		if len(f.Destinations) == 1 {
+			// Route-level header edits belong to the primary once there
+			// are several destinations.
+			f.Destinations[0].RequestHeaders, f.Destinations[0].ResponseHeaders = base.RequestHeaders, base.ResponseHeaders
+			base.RequestHeaders, base.ResponseHeaders = nil, nil
+		} else {
+			// Weighted already (higress.io/destination): those weights out
+			// of 100 are the denominator, as in Higress.
+			cw.total = 100
+		}
+		for _, d := range f.Destinations[1:] {
+			cw.weights = append(cw.weights, int(d.Weight))
+		}
 		t.canaryWeights[base] = cw
 	}
 	cw.weights = append(cw.weights, c.weight)
 	f.Destinations = append(f.Destinations, ir.Destination{
 		Backend: backend, Fallbacks: fallbacks, RequestHeaders: canaryRoute.RequestHeaders, ResponseHeaders: canaryRoute.ResponseHeaders,
 	})
+	// Every destination after the first keeps its raw weight; the first
+	// gets the rest (normalizeWeightedCluster).
 	sum := 0
 	for _, w := range cw.weights {
 		sum += w
 	}
-	total := max(sum, cw.total)
+	total := max(sum, cw.total, 1)
 	assigned := uint32(0)
 	for i, w := range cw.weights {
 		share := uint32(w * 100 / total)
@@ -171,8 +195,12 @@ func (t *translator) addWeightedCanary(base *ir.Route, backend string, fallbacks
 // canaryWeights accumulates the weighted canaries of one base route; the
 // denominator comes from the first canary's canary-weight-total.
 type canaryWeights struct {
-	total   int
+	total int
+	// weights are the raw weights of every destination after the first.
 	weights []int
+	// origRequest/origResponse are the base route's header edits before
+	// they moved to its primary destination.
+	origRequest, origResponse *ir.HeaderOps
 }
 
 func addCondition(r *ir.Route, h ir.HeaderMatch) {

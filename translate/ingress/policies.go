@@ -194,6 +194,7 @@ func (p parser) matches() matchAdds {
 				m.methods = append(m.methods, f)
 			}
 		}
+		sort.Strings(m.methods) // the same set in any order is the same rule
 	}
 	kinds := map[string]ir.StringMatchKind{"exact": ir.MatchExact, "prefix": ir.MatchPrefix, "regex": ir.MatchRegex}
 	keys := make([]string, 0, len(p.ann))
@@ -260,9 +261,12 @@ func (p parser) redirects() (*ir.Redirect, bool) {
 	if v, ok := p.str("permanent-redirect", false); ok {
 		code := 301
 		if c, ok := p.integer("permanent-redirect-code", false); ok {
-			if c >= 300 && c <= 308 {
+			switch {
+			case c == 301 || c == 302 || c == 303 || c == 307 || c == 308:
 				code = c
-			} else {
+			case c >= 300 && c <= 308:
+				p.bad("permanent-redirect-code", strconv.Itoa(c), "Envoy redirects only with 301, 302, 303, 307 or 308; 301 used")
+			default:
 				p.bad("permanent-redirect-code", strconv.Itoa(c), "must be 300-308; 301 used")
 			}
 		}
