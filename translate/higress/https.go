@@ -95,29 +95,26 @@ func (h *HTTPS) validate() error {
 }
 
 // SecretFor returns the credentialConfig Secret for host, as
-// namespace/name: an exact domain wins over a wildcard one, and a longer
-// wildcard over a shorter; list order breaks ties.
+// namespace/name: the first entry with a domain covering the host wins, in
+// list order, as Higress's MatchSecretNameByDomain does. Domains compare
+// case-insensitively.
 func (h *HTTPS) SecretFor(host, systemNamespace string) (input.NamespacedName, bool) {
-	best, bestRank := "", -1
+	host = strings.ToLower(host)
 	for _, c := range h.CredentialConfig {
 		for _, d := range c.Domains {
-			rank := matchRank(d, host)
-			if rank > bestRank {
-				best, bestRank = c.TLSSecret, rank
+			if matchRank(strings.ToLower(d), host) < 0 {
+				continue
 			}
+			if ns, name, ok := strings.Cut(c.TLSSecret, "/"); ok {
+				return input.NamespacedName{Namespace: ns, Name: name}, true
+			}
+			return input.NamespacedName{Namespace: systemNamespace, Name: c.TLSSecret}, true
 		}
 	}
-	if bestRank < 0 {
-		return input.NamespacedName{}, false
-	}
-	if ns, name, ok := strings.Cut(best, "/"); ok {
-		return input.NamespacedName{Namespace: ns, Name: name}, true
-	}
-	return input.NamespacedName{Namespace: systemNamespace, Name: best}, true
+	return input.NamespacedName{}, false
 }
 
-// matchRank scores how well domain covers host: -1 not at all, higher is
-// more specific. A wildcard covers the host itself when the host is the same
+// matchRank scores how well domain covers host: -1 not at all. A wildcard covers the host itself when the host is the same
 // wildcard, or any name under its suffix.
 func matchRank(domain, host string) int {
 	switch {

@@ -39,6 +39,9 @@ func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Ro
 	}
 	if pol.redirect != nil {
 		red := *pol.redirect
+		// Kept aside: if this Ingress is a canary, its redirect is ignored
+		// and only its backend counts (Higress ApplyCanaryIngress).
+		t.redirected[r] = r.Forward
 		r.Redirect, r.Forward = &red, nil
 	}
 	if pol.defaultBackend != "" && r.Forward != nil {

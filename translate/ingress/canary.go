@@ -95,10 +95,15 @@ func (c *canary) never() ir.HeaderMatch {
 // name, destination and header-control annotations are what the canary
 // contributes.
 func (t *translator) applyCanary(c *canary, base, canaryRoute *ir.Route) []*ir.Route {
+	if canaryRoute.Forward == nil {
+		// A canary contributes its backend and header edits only; its own
+		// redirect annotations do not apply (as in Higress).
+		canaryRoute.Forward, canaryRoute.Redirect = t.redirected[canaryRoute], nil
+	}
 	if canaryRoute.Forward == nil || base.Forward == nil {
-		// A redirect on either side leaves nothing to send to a canary.
+		// The base route redirects: there is no destination to split.
 		t.d.Warn(canaryRoute.Source, "canary-unbound", "metadata.annotations",
-			"canary path %q: the canary or its base route redirects, so there is no destination to split; ignored", canaryRoute.Matches[0].Path)
+			"canary path %q: its base route redirects, so there is no destination to split; ignored", canaryRoute.Matches[0].Path)
 		return nil
 	}
 	dest := canaryRoute.Forward.Destinations[0]

@@ -54,6 +54,8 @@ type translator struct {
 	// being translated, added to its host with it.
 	pendingFallbacks []*ir.Route
 	fallbackAdded    map[string]bool
+	// redirected keeps the destinations of routes a redirect replaced.
+	redirected map[*ir.Route]*ir.Forward
 }
 
 // Translate adds every Ingress of snap that this controller serves to b, and
@@ -72,6 +74,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		expanded:      map[*networkingv1.Ingress]annotations{},
 		dests:         map[*networkingv1.Ingress]destResult{},
 		fallbackAdded: map[string]bool{},
+		redirected:    map[*ir.Route]*ir.Forward{},
 	}
 	ingresses := t.selectIngresses()
 	// Canary Ingresses bind to routes of normal ones, so they come after all
@@ -263,7 +266,9 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		dests = []ir.Destination{{Backend: backend, Weight: 100}}
 	}
 
-	regex := pathType == networkingv1.PathTypePrefix && mode.forPath(path)
+	// Higress decides regex mode before looking at the path type, so under
+	// use-regex even an Exact path is a regex (as in ingress-nginx).
+	regex := mode.forPath(path)
 	var matches []ir.Match
 	var kind ir.PathMatchKind
 	switch {
