@@ -521,9 +521,13 @@ func (t *translator) keyPairOf(ref input.NamespacedName) (cert, key []byte, prob
 	return cert, key, ""
 }
 
-// applyDefaultBackend implements spec.defaultBackend (§2.8): the "*" host gets
-// a catch-all to the default backend (replacing a user "/" route there), and
-// every other host of the Ingress without its own "/" route gets one too.
+// applyDefaultBackend implements spec.defaultBackend as Higress's
+// ApplyDefaultBackend does (read from its code; higress-semantics §2.8 says
+// "replaced", which the code never reaches for a user route): a host that
+// already has a Prefix "/" route keeps it. On the "*" host a later Ingress's
+// default backend replaces an earlier one (Higress never marks "*" as
+// configured); on every other rule host of the Ingress without a "/" route a
+// catch-all "<name>-default" is added, and the first one stays.
 func (t *translator) applyDefaultBackend(ing *networkingv1.Ingress) {
 	if ing.Spec.DefaultBackend == nil {
 		return
@@ -544,24 +548,26 @@ func (t *translator) applyDefaultBackend(ing *networkingv1.Ingress) {
 		}
 	}
 
-	// The "*" host: replace a user catch-all, keep an older default backend.
 	routes := t.hosts[DefaultHost]
-	replaced := false
+	userRoot, defaultAt := false, -1
 	for i, r := range routes {
 		switch r.SortKey.Class {
-		case 2:
-			t.d.Error(obj, "duplicated-route", "spec.defaultBackend",
-				"the default backend of host \"*\" is already set by %s/%s; the oldest Ingress wins", r.Source.Namespace, r.Source.Name)
-			replaced = true
 		case 1:
-			routes[i] = mk()
-			replaced = true
-		}
-		if replaced {
-			break
+			userRoot = true
+		case 2:
+			defaultAt = i
 		}
 	}
-	if !replaced {
+	switch {
+	case userRoot:
+		t.d.Warn(obj, "default-backend-unused", "spec.defaultBackend",
+			"host \"*\" already has a \"/\" route, which keeps serving; the default backend is not used there")
+	case defaultAt >= 0:
+		prev := routes[defaultAt].Source
+		t.d.Warn(obj, "default-backend-replaced", "spec.defaultBackend",
+			"replaces the default backend of host \"*\" set by %s/%s (the newest Ingress wins, as in Higress)", prev.Namespace, prev.Name)
+		routes[defaultAt] = mk()
+	default:
 		t.addRoute(DefaultHost, mk())
 	}
 
