@@ -29,7 +29,9 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:           be.Name,
 		ConnectTimeout: durationpb.New(connectTimeout),
-		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+		// Istio's default since 1.23, so what Higress 2.x users get without
+		// a load-balance annotation.
+		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
 		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
 			MaxConnections:     wrapperspb.UInt32(concurrencyLimit),
 			MaxPendingRequests: wrapperspb.UInt32(concurrencyLimit),

@@ -70,11 +70,11 @@ func (p parser) backendPolicy() backendPolicy {
 	if v, ok := p.str("load-balance", false); ok {
 		if strings.EqualFold(v, "mcp-sse") {
 			p.d.Warn(p.obj, "unsupported-annotation", "metadata.annotations",
-				"load-balance=mcp-sse needs Higress's forked Envoy (mcp_sse_stateful_session filter); round robin used")
+				"load-balance=mcp-sse needs Higress's forked Envoy (mcp_sse_stateful_session filter); the default policy is used")
 		} else if lb, known := loadBalancers[strings.ToUpper(v)]; known {
 			b.lb = lb
 		} else {
-			p.bad("load-balance", v, "unknown policy; round robin used")
+			p.bad("load-balance", v, "unknown policy; the default (least request) is used")
 		}
 	}
 	if v, ok := p.str("upstream-hash-by", false); ok {
