@@ -60,6 +60,9 @@ type app struct {
 	last     *translate.Result
 	edsPaths prometheus.Counter
 	rejected prometheus.Gauge
+	// logged holds the findings already logged, so each is logged once
+	// when it appears and once when it is resolved.
+	logged map[string]bool
 }
 
 // Run serves until ctx is cancelled or a server fails.
@@ -75,6 +78,7 @@ func Run(ctx context.Context, cfg Config) error {
 		debounce: store.NewDebouncer(cfg.DebounceHoldoff, cfg.DebounceMax),
 		source:   diag.NewSet(),
 		built:    make(chan struct{}),
+		logged:   map[string]bool{},
 		edsPaths: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hxds_endpoint_only_updates_total",
 			Help: "Input changes that touched only EndpointSlices and skipped translation.",
@@ -211,9 +215,10 @@ func (a *app) rebuild() {
 	a.builtOnce.Do(func() { close(a.built) })
 }
 
-// countRejected updates hxds_rejected_objects: documents the source could not
-// load plus objects translation rejected. (An object rejected by the source
-// never reaches translation, so nothing is counted twice.)
+// countRejected updates hxds_rejected_objects (documents the source could
+// not load plus objects translation rejected: an object rejected by the
+// source never reaches translation, so nothing is counted twice) and logs
+// findings that appeared or were resolved since the last call.
 func (a *app) countRejected() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -222,6 +227,30 @@ func (a *app) countRejected() {
 		n += a.last.Diagnostics.Rejected()
 	}
 	a.rejected.Set(float64(n))
+
+	current := map[string]bool{}
+	for _, st := range Status(a.source, a.loaded, a.last) {
+		for _, f := range st.Findings {
+			line := fmt.Sprintf("%s: %s %s: %s (%s)", st.Object, f.Severity, f.Field, f.Message, f.Reason)
+			current[line] = true
+			if a.logged[line] {
+				continue
+			}
+			fields := []zap.Field{zap.Stringer("object", st.Object), zap.String("reason", f.Reason),
+				zap.String("field", f.Field), zap.String("message", f.Message), zap.Bool("served", st.Accepted)}
+			if f.Severity == diag.Error {
+				a.log.Warn("input problem", fields...)
+			} else {
+				a.log.Info("input finding", fields...)
+			}
+		}
+	}
+	for line := range a.logged {
+		if !current[line] {
+			a.log.Info("input problem resolved", zap.String("finding", line))
+		}
+	}
+	a.logged = current
 }
 
 func (a *app) status() []diag.Status {
