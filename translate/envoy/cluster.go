@@ -29,7 +29,8 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:           be.Name,
 		ConnectTimeout: durationpb.New(connectTimeout),
-		// Istio's default since 1.23, so what Higress 2.x users get without
+		// Istio's default in current releases (ENABLE_LEGACY_LB_ALGORITHM_DEFAULT
+		// restores round robin), so what Higress 2.x users get without
 		// a load-balance annotation.
 		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
 		CircuitBreakers: &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{{
