@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	aggregatev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/clusters/aggregate/v3"
 	urirewritev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/path/rewrite/uri_template/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -182,6 +183,9 @@ func (e *evaluator) forward(ra *routev3.RouteAction) error {
 		return err
 	}
 	h.set(":path", path)
+	if !out.ClusterMissing && !out.NoHealthyUpstream {
+		e.upstreamHeaders = h
+	}
 	out.UpstreamHost = h.first(":authority")
 	out.UpstreamPath = path
 	out.RequestHeaders = h.regular()
@@ -342,8 +346,24 @@ func (e *evaluator) redirect(rd *routev3.RedirectAction) error {
 		}
 		path = np + rest
 	}
+	pathRedirect := rd.GetPathRedirect()
+	if pr, ok := rd.GetPathRewriteSpecifier().(*routev3.RedirectAction_PathRewrite); ok {
+		pathRedirect = e.format(pr.PathRewrite, e.headers, nil)
+	}
+	status := redirectStatus(rd.GetResponseCode())
+	e.out.Redirect = &Redirect{Status: status, Location: newURI(e.headers, rd, path, pathRedirect)}
+	e.out.Status = status
+	e.responseHeaders([]Header{{Name: "location", Value: e.out.Redirect.Location}})
+	return nil
+}
 
-	scheme := e.headers.first(":scheme")
+// newURI is Envoy's Http::Utility::newUri: the URI a redirect action makes
+// of the request h whose path (prefix or regex rewritten) is path:
+// scheme_redirect / https_redirect or the request's scheme, host_redirect or
+// the request's host (processRequestHost), port_redirect, path_redirect
+// (keeping the request's query unless it has its own) or path, strip_query.
+func newURI(h *headerMap, rd *routev3.RedirectAction, path, pathRedirect string) string {
+	scheme := h.first(":scheme")
 	switch s := rd.GetSchemeRewriteSpecifier().(type) {
 	case *routev3.RedirectAction_SchemeRedirect:
 		if s.SchemeRedirect != "" {
@@ -360,13 +380,9 @@ func (e *evaluator) redirect(rd *routev3.RedirectAction) error {
 	}
 	host := rd.GetHostRedirect()
 	if host == "" {
-		host = e.processRequestHost(scheme, port)
+		host = processRequestHost(h, scheme, port)
 	}
 
-	pathRedirect := rd.GetPathRedirect()
-	if pr, ok := rd.GetPathRewriteSpecifier().(*routev3.RedirectAction_PathRewrite); ok {
-		pathRedirect = e.format(pr.PathRewrite, e.headers, nil)
-	}
 	pathHasQuery := strings.Contains(pathRedirect, "?")
 	final := path
 	if pathRedirect != "" {
@@ -385,11 +401,7 @@ func (e *evaluator) redirect(rd *routev3.RedirectAction) error {
 			final = final[:i]
 		}
 	}
-	status := redirectStatus(rd.GetResponseCode())
-	e.out.Redirect = &Redirect{Status: status, Location: scheme + "://" + host + port + final}
-	e.out.Status = status
-	e.responseHeaders([]Header{{Name: "location", Value: e.out.Redirect.Location}})
-	return nil
+	return scheme + "://" + host + port + final
 }
 
 func redirectStatus(c routev3.RedirectAction_RedirectResponseCode) int {
@@ -409,8 +421,8 @@ func redirectStatus(c routev3.RedirectAction_RedirectResponseCode) int {
 // processRequestHost is the request's Host for a redirect: its port is dropped
 // when a new port is given, or when the scheme changes and the port is the
 // default one of the original scheme (x-forwarded-proto).
-func (e *evaluator) processRequestHost(newScheme, newPort string) string {
-	host := e.headers.first(":authority")
+func processRequestHost(h *headerMap, newScheme, newPort string) string {
+	host := h.first(":authority")
 	if host == "" {
 		return host
 	}
@@ -426,7 +438,7 @@ func (e *evaluator) processRequestHost(newScheme, newPort string) string {
 		return host
 	}
 	reqPort := host[end:]
-	proto := e.headers.first("x-forwarded-proto")
+	proto := h.first("x-forwarded-proto")
 	remove := newPort != ""
 	if !strings.EqualFold(newScheme, proto) {
 		remove = remove || (strings.EqualFold(proto, "https") && reqPort == ":443")
@@ -452,7 +464,7 @@ func (e *evaluator) direct(dr *routev3.DirectResponseAction) error {
 	}
 	var initial []Header
 	if d.Status == 201 || (d.Status >= 300 && d.Status < 400) {
-		d.Location = e.headers.first(":scheme") + "://" + e.processRequestHost(e.headers.first(":scheme"), "") + e.headers.first(":path")
+		d.Location = e.headers.first(":scheme") + "://" + processRequestHost(e.headers, e.headers.first(":scheme"), "") + e.headers.first(":path")
 		initial = []Header{{Name: "location", Value: d.Location}}
 	}
 	e.out.DirectResponse = d
@@ -491,6 +503,18 @@ type endpoint struct {
 // ClusterLoadAssignment (EDS, when the resources include endpoints) or its
 // inline load assignment (STATIC, STRICT_DNS, LOGICAL_DNS).
 func (e *evaluator) endpointsOf(c *clusterv3.Cluster) ([]endpoint, bool) {
+	return e.endpointsAt(c, 0)
+}
+
+const aggregateClusterName = "envoy.clusters.aggregate"
+
+func (e *evaluator) endpointsAt(c *clusterv3.Cluster, depth int) ([]endpoint, bool) {
+	if ct := c.GetClusterType(); ct != nil {
+		if ct.GetName() != aggregateClusterName || depth > 0 {
+			return nil, false
+		}
+		return e.aggregateEndpoints(c, ct)
+	}
 	var cla *endpointv3.ClusterLoadAssignment
 	switch c.GetType() {
 	case clusterv3.Cluster_EDS:
@@ -529,6 +553,40 @@ func (e *evaluator) endpointsOf(c *clusterv3.Cluster) ([]endpoint, bool) {
 		}
 	}
 	return out, true
+}
+
+// aggregateEndpoints: an aggregate cluster's load balancer stacks the
+// priorities of its clusters in order and sends traffic to the first
+// priority with healthy hosts; hxds's clusters have one priority and only
+// healthy endpoints, so that is the first cluster with a healthy endpoint
+// (spill-over between partially healthy priorities is not simulated). Its
+// endpoints stand for the aggregate's; clusters that do not exist are
+// skipped, as Envoy does.
+func (e *evaluator) aggregateEndpoints(c *clusterv3.Cluster, ct *clusterv3.Cluster_CustomClusterType) ([]endpoint, bool) {
+	cfg := &aggregatev3.ClusterConfig{}
+	if err := anyTo(ct.GetTypedConfig(), cfg); err != nil {
+		e.notSimulated("aggregate cluster %s: %v", c.GetName(), err)
+		return nil, false
+	}
+	var all []endpoint
+	for _, name := range cfg.GetClusters() {
+		sub, ok := e.res[resourcev3.ClusterType][name].(*clusterv3.Cluster)
+		if !ok {
+			continue
+		}
+		eps, known := e.endpointsAt(sub, 1)
+		if !known {
+			return nil, false
+		}
+		for _, ep := range eps {
+			if ep.healthy {
+				e.note("aggregate cluster %s sends the request to %s, its first cluster with a healthy endpoint", c.GetName(), name)
+				return eps, true
+			}
+		}
+		all = append(all, eps...)
+	}
+	return all, true
 }
 
 func durationOr(d *durationpb.Duration, def string) string {

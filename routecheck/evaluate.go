@@ -31,6 +31,17 @@ type evaluator struct {
 	// corsOrigin is the allowed Origin of a CORS request: the CORS filter
 	// adds access-control-* headers to the response.
 	corsOrigin string
+	// stoppedAt is the index of the HTTP filter that answered the request
+	// during decoding (a denial, a CORS preflight), -1 if none did.
+	stoppedAt int
+	// upstreamHeaders are the request headers after the router's
+	// finalizeRequestHeaders (header mutations, host and path rewrites),
+	// which Envoy applies in place to the downstream request headers; nil
+	// when the router did not get that far.
+	upstreamHeaders *headerMap
+	// redirected: this is the stream the custom_response filter recreated
+	// for an internal redirect.
+	redirected bool
 }
 
 // Evaluate runs req through res as Envoy would and reports what happens. An
@@ -59,8 +70,11 @@ func Evaluate(res Resources, req Request) (Outcome, error) {
 			req.Scheme = "https"
 		}
 	}
-	e := &evaluator{res: res, req: req, out: &Outcome{}}
+	e := &evaluator{res: res, req: req, out: &Outcome{}, stoppedAt: -1}
 	err := e.run()
+	if err == nil && req.UpstreamStatus != 0 && !e.out.Forwarded {
+		e.note("upstreamStatus %d is not used: the request is not forwarded upstream", req.UpstreamStatus)
+	}
 	return *e.out, err
 }
 
@@ -130,6 +144,17 @@ func (e *evaluator) run() error {
 		}
 	}
 
+	if err := e.routeRequest(); err != nil {
+		return err
+	}
+	return e.customResponse()
+}
+
+// routeRequest selects the virtual host and the route for the prepared
+// request headers, runs the HTTP filters and the route's action: what the
+// connection manager does with a stream once its headers are sanitized (the
+// part an internally redirected stream goes through again).
+func (e *evaluator) routeRequest() error {
 	sslRedirect := false
 	e.vh = e.selectVirtualHost()
 	if e.vh == nil {
@@ -247,7 +272,17 @@ func (e *evaluator) prepareHeaders() bool {
 		h.remove("x-envoy-internal")
 	}
 
-	path := e.req.Path
+	return e.normalizeRequest()
+}
+
+// normalizeRequest is the connection manager's maybeNormalizePath and
+// maybeNormalizeHost, which run for every stream, internally redirected ones
+// included: escaped slashes, normalize_path, merge_slashes, then the host's
+// trailing dot and port. It reports true when the connection manager answers
+// the request itself.
+func (e *evaluator) normalizeRequest() bool {
+	h := e.headers
+	path := h.first(":path")
 	redirect := false
 	switch a := e.hcm.GetPathWithEscapedSlashesAction(); a {
 	case hcmv3.HttpConnectionManager_IMPLEMENTATION_SPECIFIC_DEFAULT, hcmv3.HttpConnectionManager_KEEP_UNCHANGED:
@@ -270,10 +305,10 @@ func (e *evaluator) prepareHeaders() bool {
 	if e.hcm.GetMergeSlashes() {
 		path = mergeSlashes(path)
 	}
-	h.set(":path", path)
-	if path != e.req.Path {
+	if path != h.first(":path") {
 		e.out.Path = path
 	}
+	h.set(":path", path)
 	if redirect {
 		e.out.Status = 307
 		e.out.Redirect = &Redirect{Status: 307, Location: path}
@@ -281,7 +316,7 @@ func (e *evaluator) prepareHeaders() bool {
 		return true
 	}
 
-	if host != "" {
+	if host := h.first(":authority"); host != "" {
 		if e.hcm.GetStripTrailingHostDot() {
 			host = stripTrailingHostDot(host)
 		}

@@ -24,6 +24,7 @@ const (
 	localRateLimitType = typePrefix + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
 	corsType           = typePrefix + "envoy.extensions.filters.http.cors.v3.Cors"
 	corsPolicyType     = typePrefix + "envoy.extensions.filters.http.cors.v3.CorsPolicy"
+	customResponseType = typePrefix + "envoy.extensions.filters.http.custom_response.v3.CustomResponse"
 )
 
 // perRouteLevel is one level of typed_per_filter_config, most specific first.
@@ -62,76 +63,112 @@ func (e *evaluator) perFilter(name string) (cfg typedConfig, level string, menti
 	return typedConfig{}, "", false
 }
 
+// filterSetup is one HTTP filter of the connection manager as it applies to
+// the request: its own configuration, the most specific per-route one and
+// whether it is disabled for the route.
+type filterSetup struct {
+	name      string
+	base, per typedConfig
+	// level of the per-route configuration; mentioned: some level names the filter.
+	level     string
+	mentioned bool
+	disabled  bool
+	ecds      bool
+	// kind is the type URL that decides what the filter is.
+	kind string
+}
+
+// setupFilter resolves an HTTP filter's configuration for the request's route.
+func (e *evaluator) setupFilter(f *hcmv3.HttpFilter) (filterSetup, error) {
+	s := filterSetup{name: f.GetName()}
+	switch c := f.GetConfigType().(type) {
+	case *hcmv3.HttpFilter_TypedConfig:
+		s.base = decodeTyped(c.TypedConfig)
+	case *hcmv3.HttpFilter_ConfigDiscovery:
+		s.ecds = true
+		s.base.typeURL = strings.Join(c.ConfigDiscovery.GetTypeUrls(), ",")
+	}
+	if s.base.err != nil {
+		return s, fmt.Errorf("HTTP filter %s: %w", f.GetName(), s.base.err)
+	}
+	s.per, s.level, s.mentioned = e.perFilter(f.GetName())
+	if s.per.err != nil {
+		if s.per.optional {
+			e.note("optional per-route config of %s ignored: %v", f.GetName(), s.per.err)
+			s.per, s.mentioned = typedConfig{}, false
+		} else {
+			return s, fmt.Errorf("per-route config of HTTP filter %s (%s): %w", f.GetName(), s.level, s.per.err)
+		}
+	}
+	s.disabled = f.GetDisabled()
+	if s.mentioned {
+		s.disabled = s.per.disabled
+	}
+	s.kind = s.base.typeURL
+	if s.kind == "" || s.ecds {
+		s.kind = s.per.typeURL
+	}
+	return s, nil
+}
+
+// isRouter reports the router filter, which ends the decoder filters.
+func isRouter(f *hcmv3.HttpFilter) bool {
+	return f.GetName() == wellknown.Router || f.GetTypedConfig().GetTypeUrl() == routerType
+}
+
 // runFilters runs the connection manager's HTTP filters up to the router.
-// RBAC is evaluated, local rate limits and CORS are reported, any other
+// RBAC is evaluated, local rate limits and CORS are reported, the
+// custom_response filter acts on the response (customResponse), any other
 // filter is listed as not simulated. A denial stops the chain.
 func (e *evaluator) runFilters() error {
 	known := map[string]bool{}
-	for _, f := range e.hcm.GetHttpFilters() {
+	e.stoppedAt = -1
+	for i, f := range e.hcm.GetHttpFilters() {
 		known[f.GetName()] = true
-		if f.GetName() == wellknown.Router || f.GetTypedConfig().GetTypeUrl() == routerType {
+		if isRouter(f) {
 			break
 		}
 		res := FilterResult{Name: f.GetName()}
-		var base typedConfig
-		ecds := false
-		switch c := f.GetConfigType().(type) {
-		case *hcmv3.HttpFilter_TypedConfig:
-			base = decodeTyped(c.TypedConfig)
-		case *hcmv3.HttpFilter_ConfigDiscovery:
-			ecds = true
-			base.typeURL = strings.Join(c.ConfigDiscovery.GetTypeUrls(), ",")
+		s, err := e.setupFilter(f)
+		if err != nil {
+			return err
 		}
-		if base.err != nil {
-			return fmt.Errorf("HTTP filter %s: %w", f.GetName(), base.err)
-		}
-		res.Type = strings.TrimPrefix(base.typeURL, typePrefix)
-
-		per, level, mentioned := e.perFilter(f.GetName())
-		if per.err != nil {
-			if per.optional {
-				e.note("optional per-route config of %s ignored: %v", f.GetName(), per.err)
-				per, mentioned = typedConfig{}, false
-			} else {
-				return fmt.Errorf("per-route config of HTTP filter %s (%s): %w", f.GetName(), level, per.err)
-			}
-		}
-		disabled := f.GetDisabled()
-		if mentioned {
-			disabled = per.disabled
-		}
-		if disabled {
+		res.Type = strings.TrimPrefix(s.base.typeURL, typePrefix)
+		if s.disabled {
 			res.Config, res.Result = "disabled", "disabled for this request"
-			if mentioned {
-				res.Config = "disabled (" + level + ")"
+			if s.mentioned {
+				res.Config = "disabled (" + s.level + ")"
 			}
 			e.out.Filters = append(e.out.Filters, res)
 			continue
 		}
 		res.Config = "filter"
-		if per.msg != nil || per.typeURL != "" {
-			res.Config = level
+		if s.per.msg != nil || s.per.typeURL != "" {
+			res.Config = s.level
 		}
-		kind := base.typeURL
-		if kind == "" || ecds {
-			kind = per.typeURL
-		}
-		switch {
-		case ecds && per.msg == nil:
+		switch kind := s.kind; {
+		case s.ecds && s.per.msg == nil:
 			res.Result = "not simulated (extension config discovery)"
 			e.notSimulated("HTTP filter %s (ECDS %s)", f.GetName(), res.Type)
 		case kind == rbacType || kind == rbacPerRouteType:
-			e.evalRBAC(&res, base, per)
+			e.evalRBAC(&res, s.base, s.per)
 		case kind == localRateLimitType:
-			e.reportLocalRateLimit(&res, base, per)
+			e.reportLocalRateLimit(&res, s.base, s.per)
 		case kind == corsType || kind == corsPolicyType:
 			e.evalCors(&res)
+		case kind == customResponseType:
+			// It acts on the response: customResponse fills the result in.
+			res.Result = "acts on the response"
+			if e.redirected {
+				res.Result = "internally redirected stream: the original policy's response mutations apply"
+			}
 		default:
 			res.Result = "not simulated"
 			e.notSimulated("HTTP filter %s (%s)", f.GetName(), res.Type)
 		}
 		e.out.Filters = append(e.out.Filters, res)
 		if e.out.Denied != nil || e.localReply {
+			e.stoppedAt = i
 			return nil
 		}
 	}

@@ -37,7 +37,9 @@
 //     port dropping); direct responses (inline body, Location for 201/3xx);
 //     timeout, retry policy and mirrors reported; a missing cluster
 //     (cluster_not_found_response_code) and a cluster without healthy
-//     endpoints (503) when clusters and endpoints are part of the resources;
+//     endpoints (503) when clusters and endpoints are part of the resources,
+//     an aggregate cluster (envoy.clusters.aggregate) standing for the first
+//     of its clusters with a healthy endpoint;
 //   - header mutations at weighted-cluster, route, virtual-host and route
 //     configuration level in Envoy's order (most_specific_header_mutations_wins),
 //     every append_action, keep_empty_value, and the %REQ()%, %RESP()% and
@@ -48,7 +50,39 @@
 //     evaluated (ALLOW / DENY / LOG; any, and/or/not, remote_ip,
 //     direct_remote_ip, source_ip, header, url_path, destination port,
 //     requested server name) and denies with 403; local rate limits and CORS
-//     policies are reported.
+//     policies are reported;
+//   - the custom_response filter (Outcome.CustomResponse), on the response:
+//     the upstream's status (Request.UpstreamStatus, not simulated when 0)
+//     or Envoy's own answer (404 no route, 503 no cluster or no healthy
+//     endpoint, 403 denied, redirects, direct responses: local replies pass
+//     every encoder filter) is matched against the most specific per-route
+//     CustomResponse whose matcher matches (weighted cluster, route, virtual
+//     host, route configuration), then the filter's own. Matchers: matcher
+//     lists (single / and / or / not predicates, nested matchers,
+//     on_no_match), exact and prefix matcher trees, value_match string
+//     matchers, on the inputs HttpResponseStatusCodeMatchInput,
+//     HttpResponseStatusCodeClassMatchInput, HttpResponseHeaderMatchInput,
+//     HttpRequestHeaderMatchInput and HttpResponseLocalReplyMatchInput.
+//     A RedirectPolicy builds its URI (uri, or redirect_action through
+//     newUri: host_redirect, port_redirect, scheme_redirect, https_redirect,
+//     path_redirect keeping the query unless it has one, strip_query) from
+//     the request headers as the router left them (it rewrites them in
+//     place when it forwards: route header mutations, host and path
+//     rewrites), replaces :scheme, :authority and :path, adds
+//     request_headers_to_add; if no route matches the new headers the
+//     original response goes through unchanged; else the method becomes GET
+//     and the request is evaluated again as a new stream (path and host
+//     normalization, route, HTTP filters, router, but not the first pass's
+//     header sanitizing, so internal_only_headers the policy adds survive) in
+//     CustomResponseOutcome.Redirected. The client gets the redirected
+//     response with response_headers_to_add and the policy's status_code,
+//     else the original status (Envoy ≥ 1.26); a redirected stream is never
+//     redirected again. A redirect policy does not act on a local reply sent
+//     by a filter placed before it (it never saw the request). A
+//     LocalResponsePolicy answers with its inline body, status_code (else
+//     the original status) and response_headers_to_add. Sources: Envoy's
+//     custom_response_filter.cc, redirect_policy.cc, local_response_policy.cc
+//     and custom_response_integration_test.cc.
 //
 // Not simulated (reported in Outcome.NotSimulated or Outcome.Notes): other
 // HTTP filters (Wasm, ext_authz, ...) and filters served over ECDS, CORS
@@ -56,7 +90,13 @@
 // trees, x-forwarded-for trust, load balancing and hash policies (the first
 // endpoint stands for the chosen one), retries and timeouts at run time,
 // dynamic metadata and filter state matchers, virtual host matcher trees,
-// scoped routes, cluster specifier plugins (these make Evaluate fail).
+// scoped routes, cluster specifier plugins (these make Evaluate fail); the
+// status the upstream of an internally redirected request answers (its
+// status does not matter to the client unless the custom_response filter is
+// disabled on the redirected route), custom responses' body_format,
+// modify_request_headers_action and custom matchers, request bodies (Envoy
+// recreates the stream only once the request is complete), headers the
+// router adds itself (x-envoy-original-path, x-envoy-expected-rq-timeout-ms).
 package routecheck
 
 import (
@@ -105,6 +145,10 @@ type Request struct {
 	// ResponseHeaders are the headers the upstream answers with, so response
 	// header mutations (overwrite, remove) can be seen. Optional.
 	ResponseHeaders []Header
+	// UpstreamStatus is the status the selected upstream answers a forwarded
+	// request with, which the custom_response filter matches; 0: not
+	// simulated (custom responses then only see Envoy's own answers).
+	UpstreamStatus int
 }
 
 // Outcome is what Envoy does with a Request.
@@ -180,6 +224,11 @@ type Outcome struct {
 	Filters        []FilterResult `json:"filters,omitempty"`
 	LocalRateLimit *TokenBucket   `json:"localRateLimit,omitempty"`
 	Cors           *Cors          `json:"cors,omitempty"`
+	// CustomResponse is what the custom_response filter did with the
+	// response (nil: no policy matched it). The client then gets the
+	// response it describes; the fields above keep describing the original
+	// request and its own response.
+	CustomResponse *CustomResponseOutcome `json:"customResponse,omitempty"`
 	// NotSimulated lists the configuration that applies to this request but
 	// whose effect is not simulated (Wasm and other filters, ECDS, ...).
 	NotSimulated []string `json:"notSimulated,omitempty"`

@@ -16,6 +16,10 @@ import (
 //	  expect: {cluster: "outbound|8080||api.demo.svc.cluster.local", service: demo/api:8080}
 //
 // Unknown fields are errors. Only the fields present under expect are compared.
+// request.upstreamStatus is the status the upstream answers (what the
+// custom_response filter matches); expect.customResponse compares what that
+// filter did (ExpectCustomResponse), the other expect fields always describe
+// the original request.
 type TestFile struct {
 	Tests []Test `json:"tests"`
 }
@@ -47,6 +51,9 @@ type TestRequest struct {
 	// Random is the random value that picks among weighted clusters.
 	Random          uint64            `json:"random,omitempty"`
 	ResponseHeaders map[string]string `json:"responseHeaders,omitempty"`
+	// UpstreamStatus is the status the upstream answers a forwarded request
+	// with (what the custom_response filter matches); 0: not simulated.
+	UpstreamStatus int `json:"upstreamStatus,omitempty"`
 }
 
 // Expect lists the expected outcome; nil fields are not compared.
@@ -88,6 +95,43 @@ type Expect struct {
 	Denied         *bool              `json:"denied,omitempty"`
 	DeniedBy       *string            `json:"deniedBy,omitempty"`
 	LocalRateLimit *ExpectTokenBucket `json:"localRateLimit,omitempty"`
+
+	// CustomResponse compares what the custom_response filter did with the
+	// response (see ExpectCustomResponse); the fields above keep describing
+	// the original request.
+	CustomResponse *ExpectCustomResponse `json:"customResponse,omitempty"`
+}
+
+// ExpectCustomResponse compares Outcome.CustomResponse:
+//
+//	request: {host: errors.example.com, path: /api, upstreamStatus: 404}
+//	expect:
+//	  route: default/custom-errors
+//	  customResponse:
+//	    status: 404                          # what the client gets
+//	    route: default/custom-errors-fallback   # of the redirected request
+//	    cluster: "outbound|8080||fallback.default.svc.cluster.local"
+//
+// applied says whether a policy matched the response (applied: false: the
+// response goes through unchanged); redirected whether a redirect policy
+// recreated the request (false: it matched but the original response went
+// through, e.g. no route matches the redirected request). route, cluster,
+// service, upstreamPath, upstreamHost and requestHeaders are those of the
+// redirected request; status, body and responseHeaders those of the response
+// the client gets.
+type ExpectCustomResponse struct {
+	Applied         *bool          `json:"applied,omitempty"`
+	Policy          *string        `json:"policy,omitempty"`
+	Status          *int           `json:"status,omitempty"`
+	Body            *string        `json:"body,omitempty"`
+	Redirected      *bool          `json:"redirected,omitempty"`
+	Route           *string        `json:"route,omitempty"`
+	Cluster         *string        `json:"cluster,omitempty"`
+	Service         *string        `json:"service,omitempty"`
+	UpstreamPath    *string        `json:"upstreamPath,omitempty"`
+	UpstreamHost    *string        `json:"upstreamHost,omitempty"`
+	RequestHeaders  *ExpectHeaders `json:"requestHeaders,omitempty"`
+	ResponseHeaders *ExpectHeaders `json:"responseHeaders,omitempty"`
 }
 
 // ExpectRedirect compares a redirect.
@@ -149,6 +193,7 @@ func (r TestRequest) Request() Request {
 		Port: r.Port, DestinationIP: r.DestinationIP, TLS: r.TLS, ALPN: r.ALPN, ClientCert: r.ClientCert,
 		Host: r.Host, Path: r.Path, Method: r.Method, Scheme: r.Scheme, SourceIP: r.SourceIP,
 		RandomValue: r.Random, Headers: headerList(r.Headers), ResponseHeaders: headerList(r.ResponseHeaders),
+		UpstreamStatus: r.UpstreamStatus,
 	}
 	if r.SNI != nil {
 		req.SNI = *r.SNI
@@ -284,6 +329,32 @@ func Compare(want Expect, o Outcome) []Mismatch {
 			got = o.Denied.Filter
 		}
 		str("deniedBy", want.DeniedBy, got)
+	}
+	if w := want.CustomResponse; w != nil {
+		cr := o.CustomResponse
+		boolean("customResponse.applied", w.Applied, cr != nil)
+		rest := *w
+		rest.Applied = nil
+		switch {
+		case cr == nil && rest != (ExpectCustomResponse{}):
+			ms = append(ms, Mismatch{"customResponse", jsonString(rest), "no custom response"})
+		case cr != nil:
+			str("customResponse.policy", w.Policy, cr.Policy)
+			integer("customResponse.status", w.Status, cr.Status)
+			str("customResponse.body", w.Body, cr.Body)
+			boolean("customResponse.redirected", w.Redirected, cr.Redirected != nil)
+			r := cr.Redirected
+			if r == nil {
+				r = &Outcome{}
+			}
+			str("customResponse.route", w.Route, r.Route)
+			str("customResponse.cluster", w.Cluster, r.Cluster)
+			str("customResponse.service", w.Service, r.Service)
+			str("customResponse.upstreamPath", w.UpstreamPath, r.UpstreamPath)
+			str("customResponse.upstreamHost", w.UpstreamHost, r.UpstreamHost)
+			headers("customResponse.requestHeaders", w.RequestHeaders, r.RequestHeaders, r.RequestHeadersRemoved)
+			headers("customResponse.responseHeaders", w.ResponseHeaders, cr.ResponseHeaders, nil)
+		}
 	}
 	if w := want.LocalRateLimit; w != nil {
 		if o.LocalRateLimit == nil {

@@ -70,10 +70,12 @@ The test file is YAML; unknown fields are errors and only the fields under "expe
 
 request: host path method port tls sni alpn scheme headers sourceIP destinationIP clientCert
   random (picks among weighted clusters) responseHeaders (the upstream's, for response mutations)
+  upstreamStatus (the upstream's status, for custom_response: custom-http-errors)
 expect: listener filterChain certificate routeConfig virtualHost route cluster service weighted
   upstreamPath upstreamHost endpoints mirrors timeout status forwarded noListener noFilterChain
   connectionFailed noRoute clusterMissing noHealthyUpstream redirect{status,location}
   directResponse{status,body,location} requestHeaders{add,remove} responseHeaders{add,remove}
+  customResponse{applied,policy,status,body,redirected,route,cluster,service,upstreamPath,...}
   denied deniedBy localRateLimit{maxTokens,tokensPerFill,fillInterval}
 
 Exit status: 0 when every test passes, 1 when one fails, 2 on a usage or configuration error

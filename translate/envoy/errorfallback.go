@@ -36,6 +36,7 @@ func errorFallback(f *ir.ErrorFallback) *customresponsev3.CustomResponse {
 		Name: "error-fallback",
 		TypedConfig: mustAny(&redirectpolicyv3.RedirectPolicy{
 			RedirectActionSpecifier: &redirectpolicyv3.RedirectPolicy_RedirectAction{RedirectAction: &routev3.RedirectAction{
+				HostRedirect:         f.Host,
 				PathRewriteSpecifier: &routev3.RedirectAction_PathRedirect{PathRedirect: f.Path},
 			}},
 			RequestHeadersToAdd: headers,

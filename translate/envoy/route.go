@@ -20,6 +20,10 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backe
 		// Clusters appear in CDS before the routes that use them, but Envoy
 		// must not reject a route table because one is briefly missing.
 		ValidateClusters: wrapperspb.Bool(false),
+		// The error-fallback routing headers are stripped from client
+		// requests, so only internally redirected errors reach fallback
+		// routes (custom-http-errors).
+		InternalOnlyHeaders: []string{ir.HeaderFallbackRoute, ir.HeaderFallbackService},
 	}
 	for _, vh := range rt.VirtualHosts {
 		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}

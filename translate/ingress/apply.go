@@ -22,7 +22,7 @@ func hostOf(rule networkingv1.IngressRule) string {
 // applyPolicy puts an Ingress's route-level annotations on one of its routes.
 // kind and path are the route's path type and Ingress path (before the
 // Prefix expansion), which decide how rewrites are expressed.
-func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Route, kind ir.PathMatchKind, path string, matches []ir.Match) {
+func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Route, host string, kind ir.PathMatchKind, path string) {
 	r.Timeout = pol.timeout
 	r.Retry = pol.retry
 	r.Cors = pol.cors
@@ -48,31 +48,35 @@ func (t *translator) applyPolicy(ing *networkingv1.Ingress, pol policy, r *ir.Ro
 		if fb, ok := t.defaultBackendCluster(ing, pol.defaultBackend); ok {
 			r.Forward.Destinations[0].Fallbacks = []string{fb}
 			if len(pol.customErrors) > 0 {
-				t.setErrorFallback(ing, r, fb, pol)
+				t.setErrorFallback(ing, r, host, fb, pol)
 			}
 		}
 	}
 }
 
-// Headers that steer an internally redirected error to its fallback route,
-// the names Higress uses.
-const (
-	headerFallbackRoute   = "x-envoy-route-name"
-	headerFallbackService = "x-envoy-fallback-service"
-)
-
 // setErrorFallback implements custom-http-errors (§3.2, §3.5): upstream
 // responses with those codes are internally redirected to "/" with two
 // headers, which only the route "<route>-fallback" matches, and which sends
 // them to the default backend.
-func (t *translator) setErrorFallback(ing *networkingv1.Ingress, r *ir.Route, defaultCluster string, pol policy) {
+func (t *translator) setErrorFallback(ing *networkingv1.Ingress, r *ir.Route, host, defaultCluster string, pol policy) {
 	ref := secretRef(pol.defaultBackend, ing.Namespace)
 	fallbackName := r.Name + "-fallback"
 	headers := []ir.Header{
-		{Name: headerFallbackRoute, Value: fallbackName},
-		{Name: headerFallbackService, Value: ref.Namespace + "/" + ref.Name},
+		{Name: ir.HeaderFallbackRoute, Value: fallbackName},
+		{Name: ir.HeaderFallbackService, Value: ref.Namespace + "/" + ref.Name},
 	}
 	r.ErrorFallback = &ir.ErrorFallback{Codes: pol.customErrors, Path: "/", Headers: headers}
+	if pol.upstreamVhost != "" {
+		// The router rewrote the Host in place; the redirect must restore
+		// it to reach this host's fallback route.
+		if strings.Contains(host, "*") {
+			t.d.Warn(objectOf(ing), "invalid-annotation", "metadata.annotations",
+				"custom-http-errors with upstream-vhost on wildcard host %q cannot be redirected (the original host is unknown); errors pass through", host)
+			r.ErrorFallback = nil
+			return
+		}
+		r.ErrorFallback.Host = host
+	}
 	var conds []ir.HeaderMatch
 	for _, h := range headers {
 		conds = append(conds, ir.HeaderMatch{Name: h.Name, Match: ir.StringMatch{Kind: ir.MatchExact, Value: h.Value}})

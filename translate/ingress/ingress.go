@@ -335,7 +335,7 @@ func (t *translator) pathRoute(ing *networkingv1.Ingress, mode regexMode, pol po
 		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), Order: t.order,
 			MethodLength: methodLength, HeaderCount: len(pol.match.headers), QueryCount: len(pol.match.query)},
 	}
-	t.applyPolicy(ing, pol, r, kind, path, matches)
+	t.applyPolicy(ing, pol, r, host, kind, path)
 	return r, key, true
 }
 

@@ -250,10 +250,21 @@ type RateLimit struct {
 // of Codes: the path becomes Path and Headers are added, so that the
 // redirected request matches the fallback route.
 type ErrorFallback struct {
-	Codes   []uint32 `json:"codes"`
-	Path    string   `json:"path"`
+	Codes []uint32 `json:"codes"`
+	Path  string   `json:"path"`
+	// Host, when set, replaces the Host of the redirected request (needed
+	// when the route rewrote it: the router rewrites in place).
+	Host    string   `json:"host,omitempty"`
 	Headers []Header `json:"headers,omitempty"`
 }
+
+// Headers that steer an internally redirected error to its fallback route,
+// the names Higress uses. Clients cannot set them: route tables list them as
+// internal-only.
+const (
+	HeaderFallbackRoute   = "x-envoy-route-name"
+	HeaderFallbackService = "x-envoy-fallback-service"
+)
 
 // Mirror copies requests to another backend; responses are discarded.
 type Mirror struct {
