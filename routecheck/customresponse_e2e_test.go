@@ -29,7 +29,7 @@ func TestCustomHTTPErrorsEndToEnd(t *testing.T) {
 	if !ok {
 		t.Fatalf("no resources for the default group %q", opts.Group)
 	}
-	res := envoy.WithEndpoints(group.ByType(), group.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
+	res := group.AllByType(envoy.IndexSlices(snap.EndpointSlices))
 
 	const (
 		fallbackRoute   = "default/custom-errors-fallback"

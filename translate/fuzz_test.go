@@ -30,7 +30,7 @@ func FuzzTranslate(f *testing.F) {
 		snap := file.Parse("fuzz.yaml", data).Snapshot()
 		res := translate.Translate(snap, input.DefaultOptions())
 		for group, r := range res.Groups {
-			all := envoy.WithEndpoints(r.ByType(), r.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
+			all := r.AllByType(envoy.IndexSlices(snap.EndpointSlices))
 			if err := envoy.Check(all); err != nil {
 				t.Fatalf("group %s: translation served invalid configuration:\n%v", group, err)
 			}

@@ -31,7 +31,7 @@ func httpFixture(t *testing.T) map[string]map[string]proto.Message {
 		t.Fatal(err)
 	}
 	res := envoy.Build(gw)
-	return envoy.WithEndpoints(res.ByType(), res.EndpointsFor(nil))
+	return res.AllByType(nil)
 }
 
 // TestCheckCatches breaks a valid configuration one way at a time and

@@ -29,7 +29,7 @@ func TestGolden(t *testing.T) {
 			t.Fatalf("decode IR: %v", err)
 		}
 		res := envoy.Build(gw)
-		if err := envoy.Check(envoy.WithEndpoints(res.ByType(), res.EndpointsFor(nil))); err != nil {
+		if err := envoy.Check(res.AllByType(nil)); err != nil {
 			t.Errorf("generated resources fail the check:\n%v", err)
 		}
 		return MarshalResources(t, res)

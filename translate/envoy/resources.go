@@ -121,6 +121,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// AllByType is ByType plus the endpoints built from slices: every resource
+// a group serves, the shape Check, route-check and the cache take.
+func (r *Resources) AllByType(slices ServiceSlices) map[string]map[string]proto.Message {
+	return WithEndpoints(r.ByType(), r.EndpointsFor(slices))
+}
+
 // WithEndpoints returns byType plus an endpoint entry holding eds, the shape
 // Check and the cache take.
 func WithEndpoints(byType map[string]map[string]proto.Message, eds map[string]*endpointv3.ClusterLoadAssignment) map[string]map[string]proto.Message {

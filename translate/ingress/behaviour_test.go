@@ -69,7 +69,7 @@ func behaviourResources(t *testing.T, in string) routecheck.Resources {
 	if !ok {
 		t.Fatalf("no resources for the default group %q", opts.Group)
 	}
-	return envoy.WithEndpoints(group.ByType(), group.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
+	return group.AllByType(envoy.IndexSlices(snap.EndpointSlices))
 }
 
 // failure renders why a test did not pass: the evaluation error, or each

@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 		gw := b.Build()
 
 		res := envoy.Build(gw)
-		all := envoy.WithEndpoints(res.ByType(), res.EndpointsFor(envoy.IndexSlices(snap.EndpointSlices)))
+		all := res.AllByType(envoy.IndexSlices(snap.EndpointSlices))
 		if err := envoy.Check(all); err != nil {
 			t.Errorf("generated resources fail the check:\n%v", err)
 		}
