@@ -104,6 +104,34 @@ spec:
           - path: /
             pathType: Prefix
             backend: {service: {name: greeter, port: {number: 80}}}
+---
+# Annotations whose Envoy config lands in the same route table (http.80) as
+# the gRPC hosts: per-route CORS, RBAC, local rate limit and custom_response
+# configs, an aggregate fallback cluster, retries and header edits. grpc-go
+# validates every virtual host of the table, so these must not make it NACK.
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: annotated
+  namespace: demo
+  annotations:
+    nginx.ingress.kubernetes.io/enable-cors: "true"
+    nginx.ingress.kubernetes.io/whitelist-source-range: "127.0.0.0/8"
+    higress.io/route-limit-rps: "1000"
+    nginx.ingress.kubernetes.io/default-backend: greeter
+    nginx.ingress.kubernetes.io/custom-http-errors: "404,503"
+    nginx.ingress.kubernetes.io/proxy-next-upstream-tries: "2"
+    higress.io/request-header-control-add: x-from hxds
+    higress.io/exact-match-header-x-any: "yes"
+spec:
+  ingressClassName: higress
+  rules:
+    - host: annotated.example.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend: {service: {name: greeter, port: {number: 80}}}
 `
 
 // writeEndpoints (re)writes the EndpointSlice of Service greeter with one
