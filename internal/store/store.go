@@ -6,6 +6,7 @@ package store
 import (
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 
@@ -33,10 +34,22 @@ func (c Change) Empty() bool { return !c.Config && len(c.EndpointServices) == 0 
 type Store struct {
 	mu      sync.RWMutex
 	objects map[input.Key]runtime.Object
+	// members indexes EndpointSlices by Service and slice name; it is
+	// updated only for the slices a change touches.
+	members map[input.NamespacedName]map[string]*discoveryv1.EndpointSlice
+	// slices is the published index: replaced, never modified, so readers
+	// may keep a map they were given while the store moves on.
+	slices envoy.ServiceSlices
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{objects: map[input.Key]runtime.Object{}} }
+func New() *Store {
+	return &Store{
+		objects: map[input.Key]runtime.Object{},
+		members: map[input.NamespacedName]map[string]*discoveryv1.EndpointSlice{},
+		slices:  envoy.ServiceSlices{},
+	}
+}
 
 // Replace swaps the whole object set (what a directory source delivers) and
 // returns what changed. Objects that are the same pointer or deeply equal to
@@ -52,9 +65,16 @@ func (s *Store) Replace(objects map[input.Key]runtime.Object) Change {
 			ch.Config = true
 			return
 		}
-		for _, o := range []runtime.Object{old, cur} {
-			if es, ok := o.(*discoveryv1.EndpointSlice); ok && envoy.ServiceOf(es) != "" {
-				svcs[input.NamespacedName{Namespace: es.Namespace, Name: envoy.ServiceOf(es)}] = true
+		if es, ok := old.(*discoveryv1.EndpointSlice); ok {
+			s.unindex(es)
+			if svc := envoy.ServiceOf(es); svc != "" {
+				svcs[input.NamespacedName{Namespace: es.Namespace, Name: svc}] = true
+			}
+		}
+		if es, ok := cur.(*discoveryv1.EndpointSlice); ok {
+			s.index(es)
+			if svc := envoy.ServiceOf(es); svc != "" {
+				svcs[input.NamespacedName{Namespace: es.Namespace, Name: svc}] = true
 			}
 		}
 	}
@@ -73,6 +93,9 @@ func (s *Store) Replace(objects map[input.Key]runtime.Object) Change {
 	s.objects = maps.Clone(objects)
 	for svc := range svcs {
 		ch.EndpointServices = append(ch.EndpointServices, svc)
+	}
+	if len(svcs) > 0 {
+		s.publishSlices(svcs)
 	}
 	sort.Slice(ch.EndpointServices, func(i, j int) bool {
 		a, b := ch.EndpointServices[i], ch.EndpointServices[j]
@@ -97,14 +120,54 @@ func (s *Store) Snapshot() *input.Snapshot {
 }
 
 // Slices indexes the current EndpointSlices by Service, for the endpoint path.
+//
+// The index is maintained incrementally: an endpoint change costs the
+// changed Services' slices, not every slice (the endpoint path must not grow
+// with the size of the configuration). The returned map is never modified.
 func (s *Store) Slices() envoy.ServiceSlices {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	all := map[input.NamespacedName]*discoveryv1.EndpointSlice{}
-	for k, o := range s.objects {
-		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
-			all[input.NamespacedName{Namespace: k.Namespace, Name: k.Name}] = es
+	return s.slices
+}
+
+func memberKey(es *discoveryv1.EndpointSlice) (input.NamespacedName, bool) {
+	svc := envoy.ServiceOf(es)
+	return input.NamespacedName{Namespace: es.Namespace, Name: svc}, svc != ""
+}
+
+func (s *Store) index(es *discoveryv1.EndpointSlice) {
+	if k, ok := memberKey(es); ok {
+		if s.members[k] == nil {
+			s.members[k] = map[string]*discoveryv1.EndpointSlice{}
+		}
+		s.members[k][es.Name] = es
+	}
+}
+
+func (s *Store) unindex(es *discoveryv1.EndpointSlice) {
+	if k, ok := memberKey(es); ok {
+		delete(s.members[k], es.Name)
+		if len(s.members[k]) == 0 {
+			delete(s.members, k)
 		}
 	}
-	return envoy.IndexSlices(all)
+}
+
+// publishSlices replaces the published index with one where the changed
+// Services' entries are rebuilt (sorted by slice name, as IndexSlices does).
+func (s *Store) publishSlices(changed map[input.NamespacedName]bool) {
+	next := maps.Clone(s.slices)
+	for svc := range changed {
+		m := s.members[svc]
+		if len(m) == 0 {
+			delete(next, svc)
+			continue
+		}
+		list := make([]*discoveryv1.EndpointSlice, 0, len(m))
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			list = append(list, m[name])
+		}
+		next[svc] = list
+	}
+	s.slices = next
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"maps"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	_ "github.com/hxds/hxds/internal/testutil"
+	"github.com/hxds/hxds/translate/envoy"
 	"github.com/hxds/hxds/translate/input"
 )
 
@@ -137,5 +140,50 @@ func TestDebouncerMaxDelayBoundsAStream(t *testing.T) {
 		case <-stop:
 			t.Fatal("max delay did not bound a never-ending burst")
 		}
+	}
+}
+
+// TestSlicesIndexMatchesFullRebuild: the incrementally maintained index is
+// always what indexing every slice from scratch gives, and maps handed out
+// earlier are never modified.
+func TestSlicesIndexMatchesFullRebuild(t *testing.T) {
+	s := New()
+	objs := map[input.Key]runtime.Object{}
+	check := func(step string) {
+		t.Helper()
+		all := map[input.NamespacedName]*discoveryv1.EndpointSlice{}
+		for k, o := range objs {
+			if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+				all[input.NamespacedName{Namespace: k.Namespace, Name: k.Name}] = es
+			}
+		}
+		if got, want := s.Slices(), envoy.IndexSlices(all); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: index %v, want %v", step, got, want)
+		}
+	}
+	put := func(name, svc string, addrs ...string) {
+		objs[key(input.KindEndpointSlice, name)] = slice(name, svc, addrs...)
+	}
+	put("a-2", "a", "10.0.0.2")
+	put("a-1", "a", "10.0.0.1")
+	put("b-1", "b", "10.0.1.1")
+	s.Replace(maps.Clone(objs))
+	check("initial")
+	before := s.Slices()
+	beforeA := before.For("ns", "a")
+
+	put("a-1", "a", "10.0.0.9") // edit
+	put("b-1", "c", "10.0.1.1") // move to another Service
+	delete(objs, key(input.KindEndpointSlice, "a-2"))
+	s.Replace(maps.Clone(objs))
+	check("after edits")
+	if len(before.For("ns", "a")) != len(beforeA) || before.For("ns", "b") == nil {
+		t.Fatal("an index handed out earlier was modified")
+	}
+	delete(objs, key(input.KindEndpointSlice, "a-1"))
+	s.Replace(maps.Clone(objs))
+	check("after removal")
+	if s.Slices().For("ns", "a") != nil {
+		t.Fatal("a Service without slices is still indexed")
 	}
 }
