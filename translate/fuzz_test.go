@@ -18,7 +18,9 @@ import (
 // rejected, never turned into resources Envoy would NACK.
 func FuzzTranslate(f *testing.F) {
 	seeds, _ := filepath.Glob("ingress/testdata/*.in.yaml")
+	gwapi, _ := filepath.Glob("gatewayapi/testdata/*.in.yaml")
 	more, _ := filepath.Glob("../examples/quickstart/*.yaml")
+	seeds = append(seeds, gwapi...)
 	for _, p := range append(seeds, more...) {
 		b, err := os.ReadFile(p)
 		if err != nil {

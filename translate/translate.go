@@ -6,6 +6,7 @@ package translate
 import (
 	"github.com/hxds/hxds/translate/diag"
 	"github.com/hxds/hxds/translate/envoy"
+	"github.com/hxds/hxds/translate/gatewayapi"
 	"github.com/hxds/hxds/translate/ingress"
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
@@ -22,6 +23,10 @@ type Result struct {
 	Groups map[string]*envoy.Resources
 	// Diagnostics says, per input object, what was served and why not.
 	Diagnostics *diag.Set
+	// GatewayAPI is the status computed for the Gateway API objects this
+	// controller owns (GatewayClass, Gateway, HTTPRoute), ready to be
+	// written back; Programmed reflects translation, not Envoy ACKs.
+	GatewayAPI *gatewayapi.Status
 }
 
 // Translate converts a snapshot of inputs into Envoy resources per gateway
@@ -30,10 +35,14 @@ func Translate(snap *input.Snapshot, opts input.Options) *Result {
 	d := diag.NewSet()
 	b := ir.NewBuilder(opts.Group, ListenAddress)
 	ingress.Translate(snap, opts, b, d)
+	// Gateway API after Ingress, into the same builder: both share the
+	// group's per-port listeners (higress-semantics §8.6).
+	gwStatus := gatewayapi.Translate(snap, opts, b, d)
 	gw := b.Build()
 	return &Result{
 		Gateways:    map[string]*ir.Gateway{opts.Group: gw},
 		Groups:      map[string]*envoy.Resources{opts.Group: envoy.Build(gw)},
 		Diagnostics: d,
+		GatewayAPI:  gwStatus,
 	}
 }

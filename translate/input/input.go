@@ -10,6 +10,8 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 )
 
 // Kind names an input object type. The string is the Kubernetes kind.
@@ -25,7 +27,16 @@ const (
 	KindConfigMap     Kind = "ConfigMap"
 	KindIngressClass  Kind = "IngressClass"
 	KindIngress       Kind = "Ingress"
+
+	// Gateway API (gateway.networking.k8s.io).
+	KindGatewayClass   Kind = "GatewayClass"
+	KindGateway        Kind = "Gateway"
+	KindHTTPRoute      Kind = "HTTPRoute"
+	KindReferenceGrant Kind = "ReferenceGrant"
 )
+
+// GatewayAPIGroup is the API group of the Gateway API kinds.
+const GatewayAPIGroup = "gateway.networking.k8s.io"
 
 // GroupVersionKinds accepted for each kind (legacy Endpoints are converted to
 // EndpointSlices by the sources, see EndpointSlicesFromEndpoints).
@@ -38,6 +49,12 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	{Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice"}: KindEndpointSlice,
 	{Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass"}: KindIngressClass,
 	{Group: "networking.k8s.io", Version: "v1", Kind: "Ingress"}:      KindIngress,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "GatewayClass"}:     KindGatewayClass,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "Gateway"}:          KindGateway,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "HTTPRoute"}:        KindHTTPRoute,
+	// ReferenceGrant is served as v1beta1 (and, schema-identical, v1).
+	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
 }
 
 // Key identifies one input object. Namespace is empty for cluster-scoped kinds.
@@ -99,6 +116,11 @@ type Snapshot struct {
 	ConfigMaps     map[NamespacedName]*corev1.ConfigMap
 	IngressClasses map[string]*networkingv1.IngressClass
 	Ingresses      map[NamespacedName]*networkingv1.Ingress
+
+	GatewayClasses  map[string]*gwv1.GatewayClass
+	Gateways        map[NamespacedName]*gwv1.Gateway
+	HTTPRoutes      map[NamespacedName]*gwv1.HTTPRoute
+	ReferenceGrants map[NamespacedName]*gwv1b1.ReferenceGrant
 }
 
 // NewSnapshot returns an empty snapshot with every index allocated.
@@ -111,6 +133,11 @@ func NewSnapshot() *Snapshot {
 		ConfigMaps:     map[NamespacedName]*corev1.ConfigMap{},
 		IngressClasses: map[string]*networkingv1.IngressClass{},
 		Ingresses:      map[NamespacedName]*networkingv1.Ingress{},
+
+		GatewayClasses:  map[string]*gwv1.GatewayClass{},
+		Gateways:        map[NamespacedName]*gwv1.Gateway{},
+		HTTPRoutes:      map[NamespacedName]*gwv1.HTTPRoute{},
+		ReferenceGrants: map[NamespacedName]*gwv1b1.ReferenceGrant{},
 	}
 }
 
@@ -148,5 +175,13 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.IngressClasses[key.Name] = o
 	case *networkingv1.Ingress:
 		s.Ingresses[nn] = o
+	case *gwv1.GatewayClass:
+		s.GatewayClasses[key.Name] = o
+	case *gwv1.Gateway:
+		s.Gateways[nn] = o
+	case *gwv1.HTTPRoute:
+		s.HTTPRoutes[nn] = o
+	case *gwv1b1.ReferenceGrant:
+		s.ReferenceGrants[nn] = o
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
@@ -42,13 +44,21 @@ func newObject(k input.Kind) runtime.Object {
 		return &networkingv1.IngressClass{}
 	case input.KindIngress:
 		return &networkingv1.Ingress{}
+	case input.KindGatewayClass:
+		return &gwv1.GatewayClass{}
+	case input.KindGateway:
+		return &gwv1.Gateway{}
+	case input.KindHTTPRoute:
+		return &gwv1.HTTPRoute{}
+	case input.KindReferenceGrant:
+		return &gwv1b1.ReferenceGrant{}
 	}
 	return nil
 }
 
 // clusterScoped kinds have no namespace.
 func clusterScoped(k input.Kind) bool {
-	return k == input.KindNamespace || k == input.KindIngressClass
+	return k == input.KindNamespace || k == input.KindIngressClass || k == input.KindGatewayClass
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}

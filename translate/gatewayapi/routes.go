@@ -1,0 +1,839 @@
+package gatewayapi
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/hxds/hxds/translate/diag"
+	"github.com/hxds/hxds/translate/ingress"
+	"github.com/hxds/hxds/translate/input"
+	"github.com/hxds/hxds/translate/ir"
+)
+
+func routeObject(r *gwv1.HTTPRoute) diag.Object {
+	return diag.Object{Kind: string(input.KindHTTPRoute), Namespace: r.Namespace, Name: r.Name}
+}
+
+// sortedRoutes returns every HTTPRoute oldest first, then by namespace/name:
+// the tie-break order of Gateway API route precedence.
+func (t *translator) sortedRoutes() []*gwv1.HTTPRoute {
+	var out []*gwv1.HTTPRoute
+	for _, k := range input.SortedKeys(t.snap.HTTPRoutes) {
+		out = append(out, t.snap.HTTPRoutes[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].CreationTimestamp, out[j].CreationTimestamp
+		return !a.Equal(&b) && a.Before(&b)
+	})
+	return out
+}
+
+// attachment is where one route's rules go: a listener and the hostnames
+// the route gets on it.
+type attachment struct {
+	l     *listener
+	hosts []string
+}
+
+func (t *translator) translateRoutes() {
+	for _, hr := range t.sortedRoutes() {
+		t.translateRoute(hr)
+	}
+}
+
+func (t *translator) translateRoute(hr *gwv1.HTTPRoute) {
+	obj := routeObject(hr)
+	gen := hr.Generation
+	var parents []gwv1.RouteParentStatus
+	var attachments []attachment
+	for i, ref := range hr.Spec.ParentRefs {
+		field := fmt.Sprintf("spec.parentRefs[%d]", i)
+		group, kind := input.GatewayAPIGroup, "Gateway"
+		if ref.Group != nil {
+			group = string(*ref.Group)
+		}
+		if ref.Kind != nil {
+			kind = string(*ref.Kind)
+		}
+		if group != input.GatewayAPIGroup || kind != "Gateway" {
+			continue // not a parent this controller manages
+		}
+		ns := hr.Namespace
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			ns = string(*ref.Namespace)
+		}
+		nn := input.NamespacedName{Namespace: ns, Name: string(ref.Name)}
+		if _, ours := t.gateways[nn]; !ours {
+			if t.snap.Gateways[nn] == nil {
+				t.d.Warn(obj, "parent-not-found", field, "Gateway %s does not exist", nn)
+			}
+			continue
+		}
+		ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName}
+		att, reason, msg := t.attach(hr, ref, nn)
+		if reason != "" {
+			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), false, reason, msg, gen))
+			t.d.Error(obj, "not-attached", field, "not attached to Gateway %s: %s (%s)", nn, msg, reason)
+		} else {
+			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
+			attachments = append(attachments, att...)
+		}
+		parents = append(parents, ps)
+	}
+	if len(parents) == 0 {
+		t.d.Ignore(obj, "no-parent", "no parentRef names a Gateway served by this controller")
+		return
+	}
+
+	// Rules are translated once; every attachment gets the same routes.
+	rr := t.translateRules(hr)
+	for i := range parents {
+		ps := &parents[i]
+		if ps.Conditions[0].Status == metav1.ConditionTrue && rr.rulesDropped > 0 {
+			if rr.rulesDropped == len(hr.Spec.Rules) {
+				ps.Conditions[0] = condition(string(gwv1.RouteConditionAccepted), false, string(gwv1.RouteReasonUnsupportedValue), rr.unsupported, gen)
+			} else {
+				ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionPartiallyInvalid), true, string(gwv1.RouteReasonUnsupportedValue), rr.unsupported, gen))
+			}
+		}
+		if rr.refsReason != "" {
+			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionResolvedRefs), false, rr.refsReason, rr.refsMessage, gen))
+		} else {
+			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "", gen))
+		}
+	}
+	accepted := false
+	for _, ps := range parents {
+		if ps.Conditions[0].Status == metav1.ConditionTrue {
+			accepted = true
+		}
+	}
+	if !accepted {
+		t.d.Reject(obj, "not-accepted", "spec.parentRefs", "no parent Gateway accepts the route")
+	} else {
+		t.d.Accept(obj)
+		counted := map[*listener]bool{}
+		for _, a := range attachments {
+			if !counted[a.l] {
+				counted[a.l] = true
+				a.l.status.AttachedRoutes++
+			}
+			for _, h := range a.hosts {
+				vh := t.virtualHost(a.l, h)
+				if _, ok := t.hosts[vh]; !ok {
+					t.hostOrder = append(t.hostOrder, vh)
+				}
+				t.hosts[vh] = append(t.hosts[vh], rr.routes...)
+			}
+		}
+	}
+	t.st.HTTPRoutes = append(t.st.HTTPRoutes, HTTPRouteStatus{Namespace: hr.Namespace, Name: hr.Name,
+		Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: parents}}})
+}
+
+// attach finds the listeners of Gateway nn the route attaches to through
+// ref, or the Accepted=False reason.
+func (t *translator) attach(hr *gwv1.HTTPRoute, ref gwv1.ParentReference, nn input.NamespacedName) ([]attachment, string, string) {
+	var candidates []*listener
+	for _, l := range t.listeners[nn] {
+		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
+			continue
+		}
+		if ref.Port != nil && *ref.Port != l.spec.Port {
+			continue
+		}
+		candidates = append(candidates, l)
+	}
+	if len(candidates) == 0 {
+		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
+	}
+	var allowed []*listener
+	for _, l := range candidates {
+		if l.allowHTTPRoute && t.namespaceAllowed(l, hr.Namespace) {
+			allowed = append(allowed, l)
+		}
+	}
+	if len(allowed) == 0 {
+		return nil, string(gwv1.RouteReasonNotAllowedByListeners), "no listener allows HTTPRoutes from namespace " + hr.Namespace
+	}
+	var out []attachment
+	for _, l := range allowed {
+		if hosts := intersectHosts(l.host, hr.Spec.Hostnames); len(hosts) > 0 {
+			out = append(out, attachment{l: l, hosts: hosts})
+		}
+	}
+	if len(out) == 0 {
+		return nil, string(gwv1.RouteReasonNoMatchingListenerHostname), "no route hostname matches a listener hostname"
+	}
+	return out, "", ""
+}
+
+func (t *translator) namespaceAllowed(l *listener, ns string) bool {
+	from := gwv1.NamespacesFromSame
+	var sel *metav1.LabelSelector
+	if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+		if ar.Namespaces.From != nil {
+			from = *ar.Namespaces.From
+		}
+		sel = ar.Namespaces.Selector
+	}
+	switch from {
+	case gwv1.NamespacesFromAll:
+		return true
+	case gwv1.NamespacesFromSame:
+		return ns == l.gw.Namespace
+	case gwv1.NamespacesFromSelector:
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return false
+		}
+		n := t.snap.Namespaces[ns]
+		if n == nil {
+			return false
+		}
+		return s.Matches(labels.Set(n.Labels))
+	}
+	return false
+}
+
+// intersectHosts returns the hostnames a route serves on a listener
+// (Gateway API hostname matching): a route without hostnames takes the
+// listener's; a wildcard on either side narrows to the more specific name.
+func intersectHosts(listenerHost string, routeHosts []gwv1.Hostname) []string {
+	if len(routeHosts) == 0 {
+		return []string{listenerHost}
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(h string) {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	for _, rh := range routeHosts {
+		r := strings.ToLower(string(rh))
+		l := strings.ToLower(listenerHost)
+		if r == "" || !validValue(r) || strings.ContainsAny(r, "/ ") {
+			continue
+		}
+		switch {
+		case l == "*" || r == l:
+			add(r)
+		case covers(l, r):
+			add(r)
+		case covers(r, l):
+			add(l)
+		}
+	}
+	return out
+}
+
+// covers reports whether wildcard w ("*.example.com") matches host h, which
+// may itself be a more specific wildcard: at least one more label.
+func covers(w, h string) bool {
+	if !strings.HasPrefix(w, "*.") {
+		return false
+	}
+	suffix := w[1:] // ".example.com"
+	return strings.HasSuffix(h, suffix) && len(h) > len(suffix) && h != w
+}
+
+// virtualHost returns the IR virtual host of host on a listener.
+func (t *translator) virtualHost(l *listener, host string) *ir.VirtualHost {
+	port := uint32(l.spec.Port)
+	if !l.https {
+		return t.b.HTTPHost(port, host)
+	}
+	rt := l.server.Routes
+	for _, vh := range rt.VirtualHosts {
+		if vh.Host == host {
+			return vh
+		}
+	}
+	domains := []string{host}
+	if host != "*" {
+		domains = append(domains, fmt.Sprintf("%s:%d", host, port))
+	}
+	vh := &ir.VirtualHost{Name: fmt.Sprintf("%s:%d", host, port), Host: host, Domains: domains}
+	rt.VirtualHosts = append(rt.VirtualHosts, vh)
+	return vh
+}
+
+// emit sorts each virtual host's Gateway API routes by precedence and
+// appends them after whatever the Ingress front-end put there.
+func (t *translator) emit() {
+	for _, vh := range t.hostOrder {
+		routes := t.hosts[vh]
+		sortRoutes(routes)
+		vh.Routes = append(vh.Routes, routes...)
+	}
+}
+
+// sortRoutes orders routes by Gateway API precedence: exact path, then the
+// longest prefix (regex after), then method match, more headers, more query
+// parameters; Order (oldest route, namespace/name, rule and match order)
+// breaks ties. A catch-all (prefix "/" without other conditions) goes last,
+// as in Higress.
+func sortRoutes(routes []*ir.Route) {
+	sort.SliceStable(routes, func(i, j int) bool {
+		a, b := routes[i].SortKey, routes[j].SortKey
+		if a.Class != b.Class {
+			return a.Class < b.Class
+		}
+		if a.PathKind != b.PathKind {
+			return a.PathKind < b.PathKind
+		}
+		if a.PathLength != b.PathLength {
+			return a.PathLength > b.PathLength
+		}
+		if (a.MethodLength > 0) != (b.MethodLength > 0) {
+			return a.MethodLength > 0
+		}
+		if a.HeaderCount != b.HeaderCount {
+			return a.HeaderCount > b.HeaderCount
+		}
+		if a.QueryCount != b.QueryCount {
+			return a.QueryCount > b.QueryCount
+		}
+		return a.Order < b.Order
+	})
+}
+
+// ruleResult is what translating a route's rules gives.
+type ruleResult struct {
+	routes       []*ir.Route
+	rulesDropped int
+	unsupported  string
+	refsReason   string
+	refsMessage  string
+}
+
+func routeName(hr *gwv1.HTTPRoute) string { return hr.Namespace + "/" + hr.Name }
+
+func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
+	obj := routeObject(hr)
+	rr := &ruleResult{}
+	refs := func(reason, msg string) {
+		if rr.refsReason == "" {
+			rr.refsReason, rr.refsMessage = reason, msg
+		}
+	}
+	for ri, rule := range hr.Spec.Rules {
+		field := fmt.Sprintf("spec.rules[%d]", ri)
+		drop := func(f, format string, args ...any) {
+			msg := fmt.Sprintf(format, args...)
+			t.d.Error(obj, "unsupported-value", f, "%s; rule not served", msg)
+			if rr.unsupported == "" {
+				rr.unsupported = fmt.Sprintf("%s: %s", f, msg)
+			}
+			rr.rulesDropped++
+		}
+		if rule.Timeouts != nil {
+			t.d.Warn(obj, "unsupported-field", field+".timeouts", "timeouts are not supported yet; ignored")
+		}
+		if rule.Retry != nil {
+			t.d.Warn(obj, "unsupported-field", field+".retry", "retry is not supported yet; ignored")
+		}
+		if rule.SessionPersistence != nil {
+			t.d.Warn(obj, "unsupported-field", field+".sessionPersistence", "sessionPersistence is not supported yet; ignored")
+		}
+		// Filters.
+		var reqH, respH *ir.HeaderOps
+		var redirect *gwv1.HTTPRequestRedirectFilter
+		var rewrite *gwv1.HTTPURLRewriteFilter
+		bad := false
+		for fi, f := range rule.Filters {
+			ff := fmt.Sprintf("%s.filters[%d]", field, fi)
+			switch {
+			case f.Type == gwv1.HTTPRouteFilterRequestHeaderModifier && f.RequestHeaderModifier != nil:
+				if p := checkHeaderFilter(f.RequestHeaderModifier); p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				reqH = headerOps(f.RequestHeaderModifier)
+			case f.Type == gwv1.HTTPRouteFilterResponseHeaderModifier && f.ResponseHeaderModifier != nil:
+				if p := checkHeaderFilter(f.ResponseHeaderModifier); p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				respH = headerOps(f.ResponseHeaderModifier)
+			case f.Type == gwv1.HTTPRouteFilterRequestRedirect && f.RequestRedirect != nil:
+				if p := checkRedirect(f.RequestRedirect); p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				redirect = f.RequestRedirect
+			case f.Type == gwv1.HTTPRouteFilterURLRewrite && f.URLRewrite != nil:
+				if p := checkRewrite(f.URLRewrite); p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				rewrite = f.URLRewrite
+			default:
+				drop(ff, "filter type %s is not supported yet", f.Type)
+				bad = true
+			}
+			if bad {
+				break
+			}
+		}
+		if bad {
+			continue
+		}
+		if redirect != nil && rewrite != nil {
+			drop(field+".filters", "RequestRedirect and URLRewrite cannot be combined")
+			continue
+		}
+		for bi, br := range rule.BackendRefs {
+			if len(br.Filters) > 0 {
+				drop(fmt.Sprintf("%s.backendRefs[%d].filters", field, bi), "backendRef filters are not supported yet")
+				bad = true
+				break
+			}
+		}
+		if bad {
+			continue
+		}
+
+		// Backends (only when forwarding).
+		var forward *ir.Forward
+		var direct *ir.DirectResponse
+		if redirect == nil {
+			forward = &ir.Forward{}
+			for bi, br := range rule.BackendRefs {
+				bf := fmt.Sprintf("%s.backendRefs[%d]", field, bi)
+				name, reason, msg := t.backend(hr, br.BackendRef)
+				if reason != "" {
+					refs(reason, msg)
+					t.d.Error(obj, "invalid-backend", bf, "%s (%s); its share of requests is not forwarded", msg, reason)
+					continue
+				}
+				w := int32(1)
+				if br.Weight != nil {
+					w = *br.Weight
+				}
+				if w <= 0 {
+					continue
+				}
+				if w > maxWeight {
+					w = maxWeight
+				}
+				forward.Destinations = append(forward.Destinations, ir.Destination{Backend: name, Weight: uint32(w)})
+				forward.TotalWeight += uint32(w)
+			}
+			if len(forward.Destinations) == 0 {
+				forward, direct = nil, &ir.DirectResponse{Status: 500}
+			}
+		}
+
+		matches := rule.Matches
+		if len(matches) == 0 {
+			matches = []gwv1.HTTPRouteMatch{{}}
+		}
+		for mi, m := range matches {
+			mf := fmt.Sprintf("%s.matches[%d]", field, mi)
+			routes, problem := t.matchRoutes(hr, m, mf)
+			if problem != "" {
+				drop(mf, "%s", problem)
+				break
+			}
+			ok := true
+			var extras []*ir.Route
+			for _, r := range routes {
+				r.Forward, r.Direct = forward, direct
+				r.RequestHeaders, r.ResponseHeaders = reqH, respH
+				if redirect != nil {
+					extra, p := applyRedirect(r, redirect, m)
+					if p != "" {
+						drop(mf, "%s", p)
+						ok = false
+						break
+					}
+					if extra != nil {
+						extras = append(extras, extra)
+					}
+				}
+				if rewrite != nil && forward != nil {
+					if p := applyRewrite(r, rewrite, m); p != "" {
+						drop(mf, "%s", p)
+						ok = false
+						break
+					}
+				}
+			}
+			if !ok {
+				break
+			}
+			rr.routes = append(rr.routes, extras...)
+			rr.routes = append(rr.routes, routes...)
+		}
+	}
+	return rr
+}
+
+func headerOps(f *gwv1.HTTPHeaderFilter) *ir.HeaderOps {
+	ops := &ir.HeaderOps{Remove: append([]string(nil), f.Remove...)}
+	for _, h := range f.Set {
+		ops.Set = append(ops.Set, ir.Header{Name: strings.ToLower(string(h.Name)), Value: h.Value})
+	}
+	for _, h := range f.Add {
+		ops.Add = append(ops.Add, ir.Header{Name: strings.ToLower(string(h.Name)), Value: h.Value})
+	}
+	return ops
+}
+
+// backend resolves a Service backendRef and registers its cluster, or
+// returns the ResolvedRefs reason why it cannot be used.
+func (t *translator) backend(hr *gwv1.HTTPRoute, br gwv1.BackendRef) (name, reason, msg string) {
+	if (br.Group != nil && *br.Group != "") || (br.Kind != nil && *br.Kind != "Service") {
+		g, k := "", "Service"
+		if br.Group != nil {
+			g = string(*br.Group)
+		}
+		if br.Kind != nil {
+			k = string(*br.Kind)
+		}
+		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service", k, g)
+	}
+	ns := hr.Namespace
+	if br.Namespace != nil && *br.Namespace != "" {
+		ns = string(*br.Namespace)
+	}
+	if ns != hr.Namespace && !t.granted(input.KindHTTPRoute, hr.Namespace, "", "Service", ns, string(br.Name)) {
+		return "", string(gwv1.RouteReasonRefNotPermitted),
+			fmt.Sprintf("Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, br.Name)
+	}
+	svcRef := input.NamespacedName{Namespace: ns, Name: string(br.Name)}
+	if br.Port == nil {
+		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backendRef to Service %s has no port", svcRef)
+	}
+	svc := t.snap.Services[svcRef]
+	if svc == nil {
+		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s not found", svcRef)
+	}
+	port := int32(*br.Port)
+	portName, found := "", false
+	for _, sp := range svc.Spec.Ports {
+		if sp.Port == port {
+			portName, found = sp.Name, true
+			break
+		}
+	}
+	if !found {
+		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s has no port %d", svcRef, port)
+	}
+	host := fmt.Sprintf("%s.%s.svc.%s", svcRef.Name, svcRef.Namespace, t.opts.DomainSuffix)
+	name = ingress.ClusterName(uint32(port), host)
+	kind, beHost := ir.BackendService, host
+	if svc.Spec.Type == "ExternalName" {
+		kind, beHost, portName = ir.BackendDNS, svc.Spec.ExternalName, ""
+	}
+	t.b.AddBackend(&ir.Backend{
+		Name: name, Kind: kind, Host: beHost, Port: uint32(port),
+		Service: ir.ServiceRef{Namespace: svcRef.Namespace, Name: svcRef.Name}, TargetPortName: portName,
+	})
+	return name, "", ""
+}
+
+// matchRoutes turns one HTTPRouteMatch into IR routes (one, or two for a
+// PathPrefix redirect that replaces the prefix; see applyRedirect).
+func (t *translator) matchRoutes(hr *gwv1.HTTPRoute, m gwv1.HTTPRouteMatch, field string) ([]*ir.Route, string) {
+	pathType, path := gwv1.PathMatchPathPrefix, "/"
+	if m.Path != nil {
+		if m.Path.Type != nil {
+			pathType = *m.Path.Type
+		}
+		if m.Path.Value != nil {
+			path = *m.Path.Value
+		}
+	}
+	var matches []ir.Match
+	var kind ir.PathMatchKind
+	switch pathType {
+	case gwv1.PathMatchExact:
+		if !strings.HasPrefix(path, "/") || !validValue(path) {
+			return nil, fmt.Sprintf("path %q must begin with '/'", path)
+		}
+		kind = ir.PathExact
+		matches = []ir.Match{{PathKind: ir.PathExact, Path: path, CaseSensitive: true}}
+	case gwv1.PathMatchPathPrefix:
+		if !strings.HasPrefix(path, "/") || !validValue(path) {
+			return nil, fmt.Sprintf("path %q must begin with '/'", path)
+		}
+		kind = ir.PathPrefix
+		trimmed := strings.TrimRight(path, "/")
+		if trimmed == "" {
+			matches = []ir.Match{{PathKind: ir.PathPrefix, Path: "/", CaseSensitive: true}}
+		} else {
+			// /foo matches /foo and /foo/bar, not /foobar.
+			matches = []ir.Match{
+				{PathKind: ir.PathExact, Path: trimmed, CaseSensitive: true},
+				{PathKind: ir.PathPrefix, Path: trimmed + "/", CaseSensitive: true},
+			}
+		}
+	case gwv1.PathMatchRegularExpression:
+		if _, err := regexp.Compile(path); err != nil {
+			return nil, fmt.Sprintf("path %q is not a valid regular expression: %v", path, err)
+		}
+		kind = ir.PathRegex
+		matches = []ir.Match{{PathKind: ir.PathRegex, Path: path, CaseSensitive: true}}
+	default:
+		return nil, fmt.Sprintf("path match type %s is not supported", pathType)
+	}
+	var headers []ir.HeaderMatch
+	for _, h := range m.Headers {
+		if !validName(string(h.Name)) || !validValue(h.Value) {
+			return nil, fmt.Sprintf("header match %q is not a valid header", h.Name)
+		}
+		sm, p := stringMatch(h.Type, h.Value)
+		if p != "" {
+			return nil, fmt.Sprintf("header %s: %s", h.Name, p)
+		}
+		headers = append(headers, ir.HeaderMatch{Name: strings.ToLower(string(h.Name)), Match: sm})
+	}
+	var query []ir.QueryMatch
+	for _, q := range m.QueryParams {
+		if !validName(string(q.Name)) || !validValue(q.Value) {
+			return nil, fmt.Sprintf("query parameter match %q is not valid", q.Name)
+		}
+		var typ *gwv1.HeaderMatchType
+		if q.Type != nil {
+			v := gwv1.HeaderMatchType(*q.Type)
+			typ = &v
+		}
+		sm, p := stringMatch(typ, q.Value)
+		if p != "" {
+			return nil, fmt.Sprintf("query parameter %s: %s", q.Name, p)
+		}
+		query = append(query, ir.QueryMatch{Name: string(q.Name), Match: sm})
+	}
+	methodLength := 0
+	if m.Method != nil {
+		headers = append(headers, ir.HeaderMatch{Name: ":method", Match: ir.StringMatch{Kind: ir.MatchExact, Value: string(*m.Method)}})
+		methodLength = len(*m.Method)
+	}
+	for i := range matches {
+		matches[i].Headers = headers
+		matches[i].Query = query
+	}
+	class := 0
+	if kind == ir.PathPrefix && strings.TrimRight(path, "/") == "" && len(headers)+len(query) == 0 {
+		class = 1
+	}
+	t.order++
+	hc := len(m.Headers)
+	return []*ir.Route{{
+		Name:    routeName(hr),
+		Source:  routeObject(hr),
+		Matches: matches,
+		SortKey: ir.SortKey{Class: class, PathKind: kind, PathLength: len(path), MethodLength: methodLength,
+			HeaderCount: hc, QueryCount: len(query), Order: t.order},
+	}}, ""
+}
+
+func stringMatch(typ *gwv1.HeaderMatchType, value string) (ir.StringMatch, string) {
+	if typ != nil && *typ == gwv1.HeaderMatchRegularExpression {
+		if _, err := regexp.Compile(value); err != nil {
+			return ir.StringMatch{}, fmt.Sprintf("%q is not a valid regular expression: %v", value, err)
+		}
+		return ir.StringMatch{Kind: ir.MatchRegex, Value: value}, ""
+	}
+	if typ != nil && *typ != gwv1.HeaderMatchExact {
+		return ir.StringMatch{}, fmt.Sprintf("match type %s is not supported", *typ)
+	}
+	return ir.StringMatch{Kind: ir.MatchExact, Value: value}, ""
+}
+
+// prefixOf returns the trimmed path prefix of a PathPrefix match, or false.
+func prefixOf(m gwv1.HTTPRouteMatch) (string, bool) {
+	if m.Path == nil {
+		return "", true
+	}
+	if m.Path.Type != nil && *m.Path.Type != gwv1.PathMatchPathPrefix {
+		return "", false
+	}
+	v := "/"
+	if m.Path.Value != nil {
+		v = *m.Path.Value
+	}
+	return strings.TrimRight(v, "/"), true
+}
+
+// applyRedirect turns r into a redirect. ReplacePrefixMatch needs the
+// matched prefix, which differs between the exact and the prefix half of a
+// PathPrefix match: the exact half redirects to the replacement, the
+// prefix half ("/foo/") rewrites its prefix to "<replacement>/".
+func applyRedirect(r *ir.Route, f *gwv1.HTTPRequestRedirectFilter, m gwv1.HTTPRouteMatch) (extra *ir.Route, problem string) {
+	red := &ir.Redirect{Code: 302}
+	if f.StatusCode != nil {
+		switch *f.StatusCode {
+		case 301, 302, 303, 307, 308:
+			red.Code = *f.StatusCode
+		default:
+			return nil, fmt.Sprintf("redirect statusCode %d is not supported", *f.StatusCode)
+		}
+	}
+	if f.Scheme != nil {
+		red.Scheme = *f.Scheme
+	}
+	if f.Hostname != nil {
+		red.Host = string(*f.Hostname)
+	}
+	if f.Port != nil {
+		red.Port = uint32(*f.Port)
+	}
+	r.Forward, r.Direct, r.Redirect = nil, nil, red
+	if f.Path == nil {
+		return nil, ""
+	}
+	switch f.Path.Type {
+	case gwv1.FullPathHTTPPathModifier:
+		if f.Path.ReplaceFullPath == nil {
+			return nil, "redirect path ReplaceFullPath has no value"
+		}
+		red.Path = *f.Path.ReplaceFullPath
+		if red.Path == "" {
+			red.Path = "/"
+		}
+	case gwv1.PrefixMatchHTTPPathModifier:
+		if f.Path.ReplacePrefixMatch == nil {
+			return nil, "redirect path ReplacePrefixMatch has no value"
+		}
+		if _, ok := prefixOf(m); !ok {
+			return nil, "ReplacePrefixMatch needs a PathPrefix match"
+		}
+		repl := strings.TrimRight(*f.Path.ReplacePrefixMatch, "/")
+		red.PrefixRewrite = repl + "/"
+		if len(r.Matches) == 2 {
+			// The exact half redirects to the replacement itself.
+			exact := *r
+			exact.Matches = []ir.Match{r.Matches[0]}
+			er := *red
+			er.PrefixRewrite, er.Path = "", repl
+			if er.Path == "" {
+				er.Path = "/"
+			}
+			exact.Redirect = &er
+			r.Matches = []ir.Match{r.Matches[1]}
+			return &exact, ""
+		}
+	default:
+		return nil, fmt.Sprintf("redirect path type %s is not supported", f.Path.Type)
+	}
+	return nil, ""
+}
+
+// applyRewrite sets the URLRewrite of a forwarding route.
+func applyRewrite(r *ir.Route, f *gwv1.HTTPURLRewriteFilter, m gwv1.HTTPRouteMatch) string {
+	rw := &ir.Rewrite{}
+	if f.Hostname != nil {
+		rw.Host = string(*f.Hostname)
+	}
+	if f.Path != nil {
+		switch f.Path.Type {
+		case gwv1.FullPathHTTPPathModifier:
+			if f.Path.ReplaceFullPath == nil {
+				return "rewrite path ReplaceFullPath has no value"
+			}
+			rw.PathRegex = &ir.RegexRewrite{Pattern: "^.*$", Substitution: *f.Path.ReplaceFullPath}
+		case gwv1.PrefixMatchHTTPPathModifier:
+			if f.Path.ReplacePrefixMatch == nil {
+				return "rewrite path ReplacePrefixMatch has no value"
+			}
+			prefix, ok := prefixOf(m)
+			if !ok {
+				return "ReplacePrefixMatch needs a PathPrefix match"
+			}
+			repl := strings.TrimRight(*f.Path.ReplacePrefixMatch, "/")
+			switch {
+			case repl == "":
+				// /foo/x → /x and /foo → /.
+				rw.PathRegex = &ir.RegexRewrite{Pattern: "^" + regexp.QuoteMeta(prefix) + "/?", Substitution: "/"}
+			case prefix == "":
+				rw.PathRegex = &ir.RegexRewrite{Pattern: "^/", Substitution: repl + "/"}
+			default:
+				rw.PathRegex = &ir.RegexRewrite{Pattern: "^" + regexp.QuoteMeta(prefix), Substitution: repl}
+			}
+		default:
+			return fmt.Sprintf("rewrite path type %s is not supported", f.Path.Type)
+		}
+	}
+	r.Rewrite = rw
+	return ""
+}
+
+// maxWeight is the largest backendRef weight the API allows.
+const maxWeight = 1000000
+
+// validName reports whether a header or query parameter name can be
+// served: Envoy rejects empty names and NUL, CR, LF.
+func validName(n string) bool { return n != "" && validValue(n) }
+
+// validValue reports whether a header value or path has no NUL, CR or LF.
+func validValue(v string) bool { return !strings.ContainsAny(v, "\x00\r\n") }
+
+// checkHeaderFilter rejects header edits Envoy refuses: pseudo-headers,
+// Host, invalid names or values.
+func checkHeaderFilter(f *gwv1.HTTPHeaderFilter) string {
+	check := func(name, value string) string {
+		n := strings.ToLower(name)
+		if !validName(n) || !validValue(value) || strings.HasPrefix(n, ":") || n == "host" {
+			return fmt.Sprintf("header %q cannot be modified", name)
+		}
+		return ""
+	}
+	for _, h := range append(append([]gwv1.HTTPHeader(nil), f.Set...), f.Add...) {
+		if p := check(string(h.Name), h.Value); p != "" {
+			return p
+		}
+	}
+	for _, n := range f.Remove {
+		if p := check(n, ""); p != "" {
+			return p
+		}
+	}
+	return ""
+}
+
+func checkPathModifier(p *gwv1.HTTPPathModifier) string {
+	if p == nil {
+		return ""
+	}
+	for _, v := range []*string{p.ReplaceFullPath, p.ReplacePrefixMatch} {
+		if v != nil && (!validValue(*v) || (*v != "" && !strings.HasPrefix(*v, "/"))) {
+			return fmt.Sprintf("path %q must begin with '/'", *v)
+		}
+	}
+	return ""
+}
+
+func checkRedirect(f *gwv1.HTTPRequestRedirectFilter) string {
+	if f.Scheme != nil && *f.Scheme != "http" && *f.Scheme != "https" {
+		return fmt.Sprintf("redirect scheme %q is not supported (http, https)", *f.Scheme)
+	}
+	if f.Hostname != nil && (*f.Hostname == "" || !validValue(string(*f.Hostname)) || strings.ContainsAny(string(*f.Hostname), "/ ")) {
+		return fmt.Sprintf("redirect hostname %q is not valid", *f.Hostname)
+	}
+	if f.Port != nil && (*f.Port < 1 || *f.Port > 65535) {
+		return fmt.Sprintf("redirect port %d is not valid", *f.Port)
+	}
+	return checkPathModifier(f.Path)
+}
+
+func checkRewrite(f *gwv1.HTTPURLRewriteFilter) string {
+	if f.Hostname != nil && (*f.Hostname == "" || !validValue(string(*f.Hostname))) {
+		return fmt.Sprintf("rewrite hostname %q is not valid", *f.Hostname)
+	}
+	return checkPathModifier(f.Path)
+}
