@@ -111,6 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 		DefaultGroup: cfg.Options.Group,
 		Connections:  tracker.Connections,
 		Status:       a.status,
+		GatewayAPI:   a.gatewayAPIStatus,
 		Gatherer:     reg,
 		Log:          log,
 	}), log.Named("admin"))
@@ -251,6 +252,15 @@ func (a *app) countRejected() {
 		}
 	}
 	a.logged = current
+}
+
+func (a *app) gatewayAPIStatus() any {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil || a.last.GatewayAPI == nil {
+		return struct{}{}
+	}
+	return a.last.GatewayAPI
 }
 
 func (a *app) status() []diag.Status {

@@ -33,6 +33,9 @@ type Deps struct {
 	Connections func() []server.Connection
 	// Status lists every input object's verdict.
 	Status func() []diag.Status
+	// GatewayAPI returns the Gateway API status computed by the last
+	// translation (what a Kubernetes deployment writes back to the objects).
+	GatewayAPI func() any
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	Log      *zap.Logger
@@ -106,6 +109,13 @@ func Handler(d Deps) http.Handler {
 		}
 		writeJSON(w, summary)
 	})
+	mux.HandleFunc("/debug/gatewayapi", func(w http.ResponseWriter, _ *http.Request) {
+		if d.GatewayAPI == nil {
+			writeJSON(w, struct{}{})
+			return
+		}
+		writeJSON(w, d.GatewayAPI())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -119,6 +129,7 @@ func Handler(d Deps) http.Handler {
 /debug/config_dump          what a gateway group is served (?group=, ?include_eds)
 /debug/connections          connected xDS clients: versions sent and ACKed, last NACK
 /debug/status               every input object: accepted, rejected or ignored, and why (?problems)
+/debug/gatewayapi           Gateway API status: GatewayClasses, Gateways and listeners, HTTPRoute parents
 /debug/pprof/               Go profiles
 `)
 	})

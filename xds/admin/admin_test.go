@@ -49,6 +49,7 @@ func fixture(t *testing.T) (*httptest.Server, *atomic.Bool) {
 		Ready: ready.Load, Dump: c, DefaultGroup: "gw",
 		Connections: func() []server.Connection { return []server.Connection{{StreamID: 3, NodeID: "envoy-1", Group: "gw"}} },
 		Status:      d.List, Gatherer: prometheus.NewRegistry(), Log: zap.NewNop(),
+		GatewayAPI: func() any { return map[string]any{"gateways": []string{"infra/gw"}} },
 	}))
 	t.Cleanup(srv.Close)
 	return srv, ready
@@ -79,6 +80,9 @@ func TestReadyAndHealth(t *testing.T) {
 	}
 	if code, body := get(t, srv.URL+"/debug/pprof/"); code != http.StatusOK || !strings.Contains(body, "goroutine") {
 		t.Fatalf("/debug/pprof/ = %d", code)
+	}
+	if code, body := get(t, srv.URL+"/debug/gatewayapi"); code != http.StatusOK || !strings.Contains(body, `"gateways"`) {
+		t.Fatalf("/debug/gatewayapi = %d %s", code, body)
 	}
 }
 
