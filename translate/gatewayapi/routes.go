@@ -102,6 +102,9 @@ func (t *translator) translateRoute(hr *gwv1.HTTPRoute) {
 				ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionPartiallyInvalid), true, string(gwv1.RouteReasonUnsupportedValue), rr.unsupported, gen))
 			}
 		}
+		if c := &ps.Conditions[0]; c.Status == metav1.ConditionTrue && c.Reason == string(gwv1.RouteReasonAccepted) && rr.notes != "" {
+			c.Message = rr.notes
+		}
 		if rr.refsReason != "" {
 			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionResolvedRefs), false, rr.refsReason, rr.refsMessage, gen))
 		} else {
@@ -311,8 +314,17 @@ type ruleResult struct {
 	routes       []*ir.Route
 	rulesDropped int
 	unsupported  string
+	notes        string // first field served differently from what it asks
 	refsReason   string
 	refsMessage  string
+}
+
+// pendingMirror is a RequestMirror filter whose backendRef is resolved
+// with the rule's backends.
+type pendingMirror struct {
+	field   string
+	filter  *gwv1.HTTPRequestMirrorFilter
+	percent *uint32
 }
 
 func routeName(hr *gwv1.HTTPRoute) string { return hr.Namespace + "/" + hr.Name }
@@ -335,11 +347,11 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			}
 			rr.rulesDropped++
 		}
-		if rule.Timeouts != nil {
-			t.d.Warn(obj, "unsupported-field", field+".timeouts", "timeouts are not supported yet; ignored")
-		}
-		if rule.Retry != nil {
-			t.d.Warn(obj, "unsupported-field", field+".retry", "retry is not supported yet; ignored")
+		var pol rulePolicies
+		pf, p, notes := timeoutsAndRetry(rule, field, &pol)
+		if p != "" {
+			drop(pf, "%s", p)
+			continue
 		}
 		if rule.SessionPersistence != nil {
 			t.d.Warn(obj, "unsupported-field", field+".sessionPersistence", "sessionPersistence is not supported yet; ignored")
@@ -348,6 +360,7 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 		var reqH, respH *ir.HeaderOps
 		var redirect *gwv1.HTTPRequestRedirectFilter
 		var rewrite *gwv1.HTTPURLRewriteFilter
+		var mirrors []pendingMirror
 		bad := false
 		for fi, f := range rule.Filters {
 			ff := fmt.Sprintf("%s.filters[%d]", field, fi)
@@ -380,6 +393,28 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 					break
 				}
 				rewrite = f.URLRewrite
+			case f.Type == gwv1.HTTPRouteFilterRequestMirror && f.RequestMirror != nil:
+				pct, p := mirrorPercent(f.RequestMirror)
+				if p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				mirrors = append(mirrors, pendingMirror{field: ff, filter: f.RequestMirror, percent: pct})
+			case f.Type == gwv1.HTTPRouteFilterCORS && f.CORS != nil:
+				if pol.cors != nil {
+					drop(ff, "only one CORS filter is allowed per rule")
+					bad = true
+					break
+				}
+				c, p, n := corsPolicy(f.CORS, ff+".cors")
+				if p != "" {
+					drop(ff, "%s", p)
+					bad = true
+					break
+				}
+				pol.cors = c
+				notes = append(notes, n...)
 			default:
 				drop(ff, "filter type %s is not supported yet", f.Type)
 				bad = true
@@ -404,6 +439,12 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 		}
 		if bad {
 			continue
+		}
+		for _, n := range notes {
+			t.d.Warn(obj, "unsupported-field", n.field, "%s", n.msg)
+			if rr.notes == "" {
+				rr.notes = n.field + ": " + n.msg
+			}
 		}
 
 		// Backends (only when forwarding).
@@ -435,6 +476,17 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			if len(forward.Destinations) == 0 {
 				forward, direct = nil, &ir.DirectResponse{Status: 500}
 			}
+			// Mirrors resolve like backendRefs; an invalid one is not
+			// configured and the rule is served without it.
+			for _, m := range mirrors {
+				name, reason, msg := t.backend(hr, gwv1.BackendRef{BackendObjectReference: m.filter.BackendRef})
+				if reason != "" {
+					refs(reason, msg)
+					t.d.Error(obj, "invalid-backend", m.field+".requestMirror.backendRef", "%s (%s); requests are not mirrored there", msg, reason)
+					continue
+				}
+				pol.mirrors = append(pol.mirrors, ir.Mirror{Backend: name, Percent: m.percent})
+			}
 		}
 
 		matches := rule.Matches
@@ -453,6 +505,10 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			for _, r := range routes {
 				r.Forward, r.Direct = forward, direct
 				r.RequestHeaders, r.ResponseHeaders = reqH, respH
+				r.Timeout, r.Retry, r.Cors = pol.timeout, pol.retry, pol.cors
+				if forward != nil {
+					r.Mirrors = pol.mirrors
+				}
 				if redirect != nil {
 					extra, p := applyRedirect(r, redirect, m)
 					if p != "" {
