@@ -1,5 +1,5 @@
 // Package gatewayapi translates Gateway API objects (GatewayClass, Gateway,
-// HTTPRoute, ReferenceGrant) into the gateway IR, into the same builder as
+// HTTPRoute, GRPCRoute, ReferenceGrant) into the gateway IR, into the same builder as
 // the Ingress front-end so both share the per-port listeners of the group
 // (higress-semantics §8). It also computes the status each object would get,
 // as Gateway API Go types, without writing it anywhere.
@@ -32,6 +32,7 @@ type Status struct {
 	GatewayClasses []GatewayClassStatus `json:"gatewayClasses,omitempty"`
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
+	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass of ours.
@@ -55,6 +56,14 @@ type HTTPRouteStatus struct {
 	Status    gwv1.HTTPRouteStatus `json:"status"`
 }
 
+// GRPCRouteStatus is the status of one GRPCRoute: one entry per parentRef
+// that names a Gateway of ours.
+type GRPCRouteStatus struct {
+	Namespace string               `json:"namespace"`
+	Name      string               `json:"name"`
+	Status    gwv1.GRPCRouteStatus `json:"status"`
+}
+
 // listener is one Gateway listener that is served.
 type listener struct {
 	gw     *gwv1.Gateway
@@ -66,8 +75,18 @@ type listener struct {
 	https bool
 	// server is the TLS server of an HTTPS listener.
 	server *ir.TLSServer
-	// kinds allowed to attach (HTTPRoute only in this release).
-	allowHTTPRoute bool
+	// kinds allowed to attach.
+	allowHTTPRoute, allowGRPCRoute bool
+	// claims are the hostnames routes accepted on the listener serve, with
+	// their kind, for the HTTPRoute/GRPCRoute hostname conflict rule.
+	claims []hostClaim
+}
+
+// hostClaim is a hostname an accepted route serves on a listener.
+type hostClaim struct {
+	host  string
+	kind  input.Kind
+	route string // namespace/name
 }
 
 type translator struct {
@@ -85,10 +104,17 @@ type translator struct {
 	portProtocols map[uint32]gwv1.ProtocolType
 	keyPairs      map[input.NamespacedName]error
 
-	// hosts collects the routes of each virtual host before sorting.
+	// hosts collects the HTTPRoute routes of each virtual host before
+	// sorting, grpcHosts the GRPCRoute ones (with grpcKeys).
 	hosts     map[*ir.VirtualHost][]*ir.Route
-	hostOrder []*ir.VirtualHost
-	order     int
+	grpcHosts map[*ir.VirtualHost][]*ir.Route
+	grpcKeys  map[*ir.Route]grpcKey
+	// Clusters by upstream protocol: registered by this front-end, used by
+	// accepted GRPCRoutes (HTTP/2), by accepted HTTPRoutes, or registered as
+	// HTTP/1 by the Ingress front-end.
+	registered, grpcClusters, http1Clusters, ingressHTTP1 map[string]bool
+	hostOrder                                             []*ir.VirtualHost
+	order                                                 int
 }
 
 // Translate adds every Gateway API object this controller serves to b, records
@@ -102,6 +128,12 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		portProtocols: map[uint32]gwv1.ProtocolType{},
 		keyPairs:      map[input.NamespacedName]error{},
 		hosts:         map[*ir.VirtualHost][]*ir.Route{},
+		grpcHosts:     map[*ir.VirtualHost][]*ir.Route{},
+		grpcKeys:      map[*ir.Route]grpcKey{},
+		registered:    map[string]bool{},
+		grpcClusters:  map[string]bool{},
+		http1Clusters: map[string]bool{},
+		ingressHTTP1:  map[string]bool{},
 	}
 	// Ingress hosts use these ports (higress-semantics §8.6: both share the
 	// listeners), so Gateway listeners must agree on their protocol.
@@ -121,6 +153,10 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	})
 	sort.SliceStable(t.st.HTTPRoutes, func(i, j int) bool {
 		a, b := t.st.HTTPRoutes[i], t.st.HTTPRoutes[j]
+		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
+	})
+	sort.SliceStable(t.st.GRPCRoutes, func(i, j int) bool {
+		a, b := t.st.GRPCRoutes[i], t.st.GRPCRoutes[j]
 		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
 	})
 	return t.st
@@ -239,31 +275,38 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 	gen := gw.Generation
 	field := fmt.Sprintf("spec.listeners[%d]", i)
 	// Route kinds.
-	allowHTTPRoute, badKinds := true, false
+	// HTTP and HTTPS listeners allow HTTPRoute and GRPCRoute by default.
+	allowHTTPRoute, allowGRPCRoute, badKinds := true, true, false
 	if l.AllowedRoutes != nil && len(l.AllowedRoutes.Kinds) > 0 {
-		allowHTTPRoute = false
+		allowHTTPRoute, allowGRPCRoute = false, false
 		for _, k := range l.AllowedRoutes.Kinds {
 			group := input.GatewayAPIGroup
 			if k.Group != nil {
 				group = string(*k.Group)
 			}
-			if group == input.GatewayAPIGroup && k.Kind == "HTTPRoute" {
+			switch {
+			case group == input.GatewayAPIGroup && k.Kind == gwv1.Kind(input.KindHTTPRoute):
 				allowHTTPRoute = true
-			} else {
+			case group == input.GatewayAPIGroup && k.Kind == gwv1.Kind(input.KindGRPCRoute):
+				allowGRPCRoute = true
+			default:
 				badKinds = true
 			}
 		}
 	}
+	ls.SupportedKinds = []gwv1.RouteGroupKind{}
+	g := gwv1.Group(input.GatewayAPIGroup)
 	if allowHTTPRoute {
-		g := gwv1.Group(input.GatewayAPIGroup)
-		ls.SupportedKinds = []gwv1.RouteGroupKind{{Group: &g, Kind: "HTTPRoute"}}
-	} else {
-		ls.SupportedKinds = []gwv1.RouteGroupKind{}
+		ls.SupportedKinds = append(ls.SupportedKinds, gwv1.RouteGroupKind{Group: &g, Kind: gwv1.Kind(input.KindHTTPRoute)})
 	}
+	if allowGRPCRoute {
+		ls.SupportedKinds = append(ls.SupportedKinds, gwv1.RouteGroupKind{Group: &g, Kind: gwv1.Kind(input.KindGRPCRoute)})
+	}
+	allowAny := allowHTTPRoute || allowGRPCRoute
 
 	conds := func(accepted bool, acceptedReason string, resolved bool, resolvedReason string, conflicted bool, conflictReason string, msg string) {
-		// Invalid route kinds besides HTTPRoute leave the listener served.
-		refsOK := resolved || (allowHTTPRoute && resolvedReason == string(gwv1.ListenerReasonInvalidRouteKinds))
+		// Invalid route kinds besides HTTPRoute/GRPCRoute leave the listener served.
+		refsOK := resolved || (allowAny && resolvedReason == string(gwv1.ListenerReasonInvalidRouteKinds))
 		programmed, programmedReason := accepted && refsOK && !conflicted, string(gwv1.ListenerReasonProgrammed)
 		if !programmed {
 			programmedReason = string(gwv1.ListenerReasonInvalid)
@@ -318,10 +361,10 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 		return nil
 	}
 	if badKinds {
-		msg := "only HTTPRoute (gateway.networking.k8s.io) can attach to this listener"
+		msg := "only HTTPRoute and GRPCRoute (gateway.networking.k8s.io) can attach to this listener"
 		conds(true, accepted, false, string(gwv1.ListenerReasonInvalidRouteKinds), false, noConflict, msg)
 		t.d.Warn(obj, "invalid-route-kinds", field+".allowedRoutes.kinds", "%s", msg)
-		if !allowHTTPRoute {
+		if !allowAny {
 			return nil
 		}
 	}
@@ -329,7 +372,7 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 	if l.Hostname != nil && *l.Hostname != "" {
 		host = strings.ToLower(string(*l.Hostname))
 	}
-	sl := &listener{gw: gw, index: i, spec: l, host: host, allowHTTPRoute: allowHTTPRoute}
+	sl := &listener{gw: gw, index: i, spec: l, host: host, allowHTTPRoute: allowHTTPRoute, allowGRPCRoute: allowGRPCRoute}
 	if l.Protocol == gwv1.HTTPSProtocolType {
 		sl.https = true
 		sds, cert, key, reason, msg := t.certificate(gw, l)

@@ -6,277 +6,15 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/hxds/hxds/translate/diag"
-	"github.com/hxds/hxds/translate/ingress"
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
 )
 
 func routeObject(r *gwv1.HTTPRoute) diag.Object {
-	return diag.Object{Kind: string(input.KindHTTPRoute), Namespace: r.Namespace, Name: r.Name}
-}
-
-// sortedRoutes returns every HTTPRoute oldest first, then by namespace/name:
-// the tie-break order of Gateway API route precedence.
-func (t *translator) sortedRoutes() []*gwv1.HTTPRoute {
-	var out []*gwv1.HTTPRoute
-	for _, k := range input.SortedKeys(t.snap.HTTPRoutes) {
-		out = append(out, t.snap.HTTPRoutes[k])
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].CreationTimestamp, out[j].CreationTimestamp
-		return !a.Equal(&b) && a.Before(&b)
-	})
-	return out
-}
-
-// attachment is where one route's rules go: a listener and the hostnames
-// the route gets on it.
-type attachment struct {
-	l     *listener
-	hosts []string
-}
-
-func (t *translator) translateRoutes() {
-	for _, hr := range t.sortedRoutes() {
-		t.translateRoute(hr)
-	}
-}
-
-func (t *translator) translateRoute(hr *gwv1.HTTPRoute) {
-	obj := routeObject(hr)
-	gen := hr.Generation
-	var parents []gwv1.RouteParentStatus
-	var attachments []attachment
-	for i, ref := range hr.Spec.ParentRefs {
-		field := fmt.Sprintf("spec.parentRefs[%d]", i)
-		group, kind := input.GatewayAPIGroup, "Gateway"
-		if ref.Group != nil {
-			group = string(*ref.Group)
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		if group != input.GatewayAPIGroup || kind != "Gateway" {
-			continue // not a parent this controller manages
-		}
-		ns := hr.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		nn := input.NamespacedName{Namespace: ns, Name: string(ref.Name)}
-		if _, ours := t.gateways[nn]; !ours {
-			if t.snap.Gateways[nn] == nil {
-				t.d.Warn(obj, "parent-not-found", field, "Gateway %s does not exist", nn)
-			}
-			continue
-		}
-		ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName}
-		att, reason, msg := t.attach(hr, ref, nn)
-		if reason != "" {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), false, reason, msg, gen))
-			t.d.Error(obj, "not-attached", field, "not attached to Gateway %s: %s (%s)", nn, msg, reason)
-		} else {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
-			attachments = append(attachments, att...)
-		}
-		parents = append(parents, ps)
-	}
-	if len(parents) == 0 {
-		t.d.Ignore(obj, "no-parent", "no parentRef names a Gateway served by this controller")
-		return
-	}
-
-	// Rules are translated once; every attachment gets the same routes.
-	rr := t.translateRules(hr)
-	for i := range parents {
-		ps := &parents[i]
-		if ps.Conditions[0].Status == metav1.ConditionTrue && rr.rulesDropped > 0 {
-			if rr.rulesDropped == len(hr.Spec.Rules) {
-				ps.Conditions[0] = condition(string(gwv1.RouteConditionAccepted), false, string(gwv1.RouteReasonUnsupportedValue), rr.unsupported, gen)
-			} else {
-				ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionPartiallyInvalid), true, string(gwv1.RouteReasonUnsupportedValue), rr.unsupported, gen))
-			}
-		}
-		if c := &ps.Conditions[0]; c.Status == metav1.ConditionTrue && c.Reason == string(gwv1.RouteReasonAccepted) && rr.notes != "" {
-			c.Message = rr.notes
-		}
-		if rr.refsReason != "" {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionResolvedRefs), false, rr.refsReason, rr.refsMessage, gen))
-		} else {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionResolvedRefs), true, string(gwv1.RouteReasonResolvedRefs), "", gen))
-		}
-	}
-	accepted := false
-	for _, ps := range parents {
-		if ps.Conditions[0].Status == metav1.ConditionTrue {
-			accepted = true
-		}
-	}
-	if !accepted {
-		t.d.Reject(obj, "not-accepted", "spec.parentRefs", "no parent Gateway accepts the route")
-	} else {
-		t.d.Accept(obj)
-		counted := map[*listener]bool{}
-		for _, a := range attachments {
-			if !counted[a.l] {
-				counted[a.l] = true
-				a.l.status.AttachedRoutes++
-			}
-			for _, h := range a.hosts {
-				vh := t.virtualHost(a.l, h)
-				if _, ok := t.hosts[vh]; !ok {
-					t.hostOrder = append(t.hostOrder, vh)
-				}
-				t.hosts[vh] = append(t.hosts[vh], rr.routes...)
-			}
-		}
-	}
-	t.st.HTTPRoutes = append(t.st.HTTPRoutes, HTTPRouteStatus{Namespace: hr.Namespace, Name: hr.Name,
-		Status: gwv1.HTTPRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: parents}}})
-}
-
-// attach finds the listeners of Gateway nn the route attaches to through
-// ref, or the Accepted=False reason.
-func (t *translator) attach(hr *gwv1.HTTPRoute, ref gwv1.ParentReference, nn input.NamespacedName) ([]attachment, string, string) {
-	var candidates []*listener
-	for _, l := range t.listeners[nn] {
-		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
-			continue
-		}
-		if ref.Port != nil && *ref.Port != l.spec.Port {
-			continue
-		}
-		candidates = append(candidates, l)
-	}
-	if len(candidates) == 0 {
-		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
-	}
-	var allowed []*listener
-	for _, l := range candidates {
-		if l.allowHTTPRoute && t.namespaceAllowed(l, hr.Namespace) {
-			allowed = append(allowed, l)
-		}
-	}
-	if len(allowed) == 0 {
-		return nil, string(gwv1.RouteReasonNotAllowedByListeners), "no listener allows HTTPRoutes from namespace " + hr.Namespace
-	}
-	var out []attachment
-	for _, l := range allowed {
-		if hosts := intersectHosts(l.host, hr.Spec.Hostnames); len(hosts) > 0 {
-			out = append(out, attachment{l: l, hosts: hosts})
-		}
-	}
-	if len(out) == 0 {
-		return nil, string(gwv1.RouteReasonNoMatchingListenerHostname), "no route hostname matches a listener hostname"
-	}
-	return out, "", ""
-}
-
-func (t *translator) namespaceAllowed(l *listener, ns string) bool {
-	from := gwv1.NamespacesFromSame
-	var sel *metav1.LabelSelector
-	if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
-		if ar.Namespaces.From != nil {
-			from = *ar.Namespaces.From
-		}
-		sel = ar.Namespaces.Selector
-	}
-	switch from {
-	case gwv1.NamespacesFromAll:
-		return true
-	case gwv1.NamespacesFromSame:
-		return ns == l.gw.Namespace
-	case gwv1.NamespacesFromSelector:
-		s, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil {
-			return false
-		}
-		n := t.snap.Namespaces[ns]
-		if n == nil {
-			return false
-		}
-		return s.Matches(labels.Set(n.Labels))
-	}
-	return false
-}
-
-// intersectHosts returns the hostnames a route serves on a listener
-// (Gateway API hostname matching): a route without hostnames takes the
-// listener's; a wildcard on either side narrows to the more specific name.
-func intersectHosts(listenerHost string, routeHosts []gwv1.Hostname) []string {
-	if len(routeHosts) == 0 {
-		return []string{listenerHost}
-	}
-	var out []string
-	seen := map[string]bool{}
-	add := func(h string) {
-		if !seen[h] {
-			seen[h] = true
-			out = append(out, h)
-		}
-	}
-	for _, rh := range routeHosts {
-		r := strings.ToLower(string(rh))
-		l := strings.ToLower(listenerHost)
-		if r == "" || !validValue(r) || strings.ContainsAny(r, "/ ") {
-			continue
-		}
-		switch {
-		case l == "*" || r == l:
-			add(r)
-		case covers(l, r):
-			add(r)
-		case covers(r, l):
-			add(l)
-		}
-	}
-	return out
-}
-
-// covers reports whether wildcard w ("*.example.com") matches host h, which
-// may itself be a more specific wildcard: at least one more label.
-func covers(w, h string) bool {
-	if !strings.HasPrefix(w, "*.") {
-		return false
-	}
-	suffix := w[1:] // ".example.com"
-	return strings.HasSuffix(h, suffix) && len(h) > len(suffix) && h != w
-}
-
-// virtualHost returns the IR virtual host of host on a listener.
-func (t *translator) virtualHost(l *listener, host string) *ir.VirtualHost {
-	port := uint32(l.spec.Port)
-	if !l.https {
-		return t.b.HTTPHost(port, host)
-	}
-	rt := l.server.Routes
-	for _, vh := range rt.VirtualHosts {
-		if vh.Host == host {
-			return vh
-		}
-	}
-	domains := []string{host}
-	if host != "*" {
-		domains = append(domains, fmt.Sprintf("%s:%d", host, port))
-	}
-	vh := &ir.VirtualHost{Name: fmt.Sprintf("%s:%d", host, port), Host: host, Domains: domains}
-	rt.VirtualHosts = append(rt.VirtualHosts, vh)
-	return vh
-}
-
-// emit sorts each virtual host's Gateway API routes by precedence and
-// appends them after whatever the Ingress front-end put there.
-func (t *translator) emit() {
-	for _, vh := range t.hostOrder {
-		routes := t.hosts[vh]
-		sortRoutes(routes)
-		vh.Routes = append(vh.Routes, routes...)
-	}
+	return routeObjectOf(input.KindHTTPRoute, r.Namespace, r.Name)
 }
 
 // sortRoutes orders routes by Gateway API precedence: exact path, then the
@@ -317,6 +55,7 @@ type ruleResult struct {
 	notes        string // first field served differently from what it asks
 	refsReason   string
 	refsMessage  string
+	clusters     []clusterUse
 }
 
 // pendingMirror is a RequestMirror filter whose backendRef is resolved
@@ -331,12 +70,8 @@ func routeName(hr *gwv1.HTTPRoute) string { return hr.Namespace + "/" + hr.Name 
 
 func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 	obj := routeObject(hr)
+	src := t.httpRouteSource(hr)
 	rr := &ruleResult{}
-	refs := func(reason, msg string) {
-		if rr.refsReason == "" {
-			rr.refsReason, rr.refsMessage = reason, msg
-		}
-	}
 	for ri, rule := range hr.Spec.Rules {
 		field := fmt.Sprintf("spec.rules[%d]", ri)
 		drop := func(f, format string, args ...any) {
@@ -451,42 +186,11 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 		var forward *ir.Forward
 		var direct *ir.DirectResponse
 		if redirect == nil {
-			forward = &ir.Forward{}
-			for bi, br := range rule.BackendRefs {
-				bf := fmt.Sprintf("%s.backendRefs[%d]", field, bi)
-				name, reason, msg := t.backend(hr, br.BackendRef)
-				if reason != "" {
-					refs(reason, msg)
-					t.d.Error(obj, "invalid-backend", bf, "%s (%s); its share of requests is not forwarded", msg, reason)
-					continue
-				}
-				w := int32(1)
-				if br.Weight != nil {
-					w = *br.Weight
-				}
-				if w <= 0 {
-					continue
-				}
-				if w > maxWeight {
-					w = maxWeight
-				}
-				forward.Destinations = append(forward.Destinations, ir.Destination{Backend: name, Weight: uint32(w)})
-				forward.TotalWeight += uint32(w)
+			brs := make([]gwv1.BackendRef, len(rule.BackendRefs))
+			for i, br := range rule.BackendRefs {
+				brs[i] = br.BackendRef
 			}
-			if len(forward.Destinations) == 0 {
-				forward, direct = nil, &ir.DirectResponse{Status: 500}
-			}
-			// Mirrors resolve like backendRefs; an invalid one is not
-			// configured and the rule is served without it.
-			for _, m := range mirrors {
-				name, reason, msg := t.backend(hr, gwv1.BackendRef{BackendObjectReference: m.filter.BackendRef})
-				if reason != "" {
-					refs(reason, msg)
-					t.d.Error(obj, "invalid-backend", m.field+".requestMirror.backendRef", "%s (%s); requests are not mirrored there", msg, reason)
-					continue
-				}
-				pol.mirrors = append(pol.mirrors, ir.Mirror{Backend: name, Percent: m.percent})
-			}
+			forward, direct = t.forwardTo(src, field, brs, mirrors, &pol, rr)
 		}
 
 		matches := rule.Matches
@@ -547,59 +251,6 @@ func headerOps(f *gwv1.HTTPHeaderFilter) *ir.HeaderOps {
 		ops.Add = append(ops.Add, ir.Header{Name: strings.ToLower(string(h.Name)), Value: h.Value})
 	}
 	return ops
-}
-
-// backend resolves a Service backendRef and registers its cluster, or
-// returns the ResolvedRefs reason why it cannot be used.
-func (t *translator) backend(hr *gwv1.HTTPRoute, br gwv1.BackendRef) (name, reason, msg string) {
-	if (br.Group != nil && *br.Group != "") || (br.Kind != nil && *br.Kind != "Service") {
-		g, k := "", "Service"
-		if br.Group != nil {
-			g = string(*br.Group)
-		}
-		if br.Kind != nil {
-			k = string(*br.Kind)
-		}
-		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service", k, g)
-	}
-	ns := hr.Namespace
-	if br.Namespace != nil && *br.Namespace != "" {
-		ns = string(*br.Namespace)
-	}
-	if ns != hr.Namespace && !t.granted(input.KindHTTPRoute, hr.Namespace, "", "Service", ns, string(br.Name)) {
-		return "", string(gwv1.RouteReasonRefNotPermitted),
-			fmt.Sprintf("Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, br.Name)
-	}
-	svcRef := input.NamespacedName{Namespace: ns, Name: string(br.Name)}
-	if br.Port == nil {
-		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("backendRef to Service %s has no port", svcRef)
-	}
-	svc := t.snap.Services[svcRef]
-	if svc == nil {
-		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s not found", svcRef)
-	}
-	port := int32(*br.Port)
-	portName, found := "", false
-	for _, sp := range svc.Spec.Ports {
-		if sp.Port == port {
-			portName, found = sp.Name, true
-			break
-		}
-	}
-	if !found {
-		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s has no port %d", svcRef, port)
-	}
-	host := fmt.Sprintf("%s.%s.svc.%s", svcRef.Name, svcRef.Namespace, t.opts.DomainSuffix)
-	name = ingress.ClusterName(uint32(port), host)
-	kind, beHost := ir.BackendService, host
-	if svc.Spec.Type == "ExternalName" {
-		kind, beHost, portName = ir.BackendDNS, svc.Spec.ExternalName, ""
-	}
-	t.b.AddBackend(&ir.Backend{
-		Name: name, Kind: kind, Host: beHost, Port: uint32(port),
-		Service: ir.ServiceRef{Namespace: svcRef.Namespace, Name: svcRef.Name}, TargetPortName: portName,
-	})
-	return name, "", ""
 }
 
 // matchRoutes turns one HTTPRouteMatch into IR routes (one, or two for a

@@ -32,6 +32,7 @@ const (
 	KindGatewayClass   Kind = "GatewayClass"
 	KindGateway        Kind = "Gateway"
 	KindHTTPRoute      Kind = "HTTPRoute"
+	KindGRPCRoute      Kind = "GRPCRoute"
 	KindReferenceGrant Kind = "ReferenceGrant"
 )
 
@@ -52,6 +53,7 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "GatewayClass"}:     KindGatewayClass,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "Gateway"}:          KindGateway,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "HTTPRoute"}:        KindHTTPRoute,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "GRPCRoute"}:        KindGRPCRoute,
 	// ReferenceGrant is served as v1beta1 (and, schema-identical, v1).
 	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
@@ -120,6 +122,7 @@ type Snapshot struct {
 	GatewayClasses  map[string]*gwv1.GatewayClass
 	Gateways        map[NamespacedName]*gwv1.Gateway
 	HTTPRoutes      map[NamespacedName]*gwv1.HTTPRoute
+	GRPCRoutes      map[NamespacedName]*gwv1.GRPCRoute
 	ReferenceGrants map[NamespacedName]*gwv1b1.ReferenceGrant
 }
 
@@ -137,6 +140,7 @@ func NewSnapshot() *Snapshot {
 		GatewayClasses:  map[string]*gwv1.GatewayClass{},
 		Gateways:        map[NamespacedName]*gwv1.Gateway{},
 		HTTPRoutes:      map[NamespacedName]*gwv1.HTTPRoute{},
+		GRPCRoutes:      map[NamespacedName]*gwv1.GRPCRoute{},
 		ReferenceGrants: map[NamespacedName]*gwv1b1.ReferenceGrant{},
 	}
 }
@@ -181,6 +185,8 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.Gateways[nn] = o
 	case *gwv1.HTTPRoute:
 		s.HTTPRoutes[nn] = o
+	case *gwv1.GRPCRoute:
+		s.GRPCRoutes[nn] = o
 	case *gwv1b1.ReferenceGrant:
 		s.ReferenceGrants[nn] = o
 	}

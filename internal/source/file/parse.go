@@ -50,6 +50,8 @@ func newObject(k input.Kind) runtime.Object {
 		return &gwv1.Gateway{}
 	case input.KindHTTPRoute:
 		return &gwv1.HTTPRoute{}
+	case input.KindGRPCRoute:
+		return &gwv1.GRPCRoute{}
 	case input.KindReferenceGrant:
 		return &gwv1b1.ReferenceGrant{}
 	}
