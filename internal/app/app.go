@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
@@ -63,6 +64,8 @@ type app struct {
 	// logged holds the findings already logged, so each is logged once
 	// when it appears and once when it is resolved.
 	logged map[string]bool
+	// acks says which Envoys ACKed what (Gateway API Programmed).
+	acks ackCounter
 }
 
 // Run serves until ctx is cancelled or a server fails.
@@ -104,6 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 
 	tracker := server.NewTracker(a.pipeline.Cache.GroupOf, reg, log.Named("xds"))
+	a.acks = tracker
 	xds := server.New(ctx, a.pipeline.Cache, tracker, log.Named("xds"))
 	adminSrv, adminErr := admin.Serve(adminLis, admin.Handler(admin.Deps{
 		Ready:        a.ready.Load,
@@ -256,11 +260,13 @@ func (a *app) countRejected() {
 
 func (a *app) gatewayAPIStatus() any {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.last == nil || a.last.GatewayAPI == nil {
+	last := a.last
+	a.mu.Unlock()
+	if last == nil || last.GatewayAPI == nil {
 		return struct{}{}
 	}
-	return a.last.GatewayAPI
+	group := a.cfg.Options.Group
+	return withProgrammed(last.GatewayAPI, a.acks, group, a.pipeline.Cache.Version(group, resourcev3.ListenerType))
 }
 
 func (a *app) status() []diag.Status {

@@ -278,3 +278,25 @@ func (t *Tracker) OnStreamDeltaResponse(id int64, req *discovery.DeltaDiscoveryR
 	}
 	t.pushes.WithLabelValues(resp.GetTypeUrl()).Inc()
 }
+
+// Acked reports, for one gateway group and resource type, how many open
+// streams have ACKed exactly version and how many streams the group has.
+// Streams of that group that never asked for the type do not count.
+func (t *Tracker) Acked(group, typeURL, version string) (acked, total int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.conns {
+		if c.node == nil || t.groupOf(c.node) != group {
+			continue
+		}
+		s, ok := c.types[typeURL]
+		if !ok {
+			continue
+		}
+		total++
+		if s.ackedVersion == version {
+			acked++
+		}
+	}
+	return acked, total
+}
