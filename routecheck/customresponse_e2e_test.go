@@ -4,11 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hxds/hxds/internal/source/file"
+	"github.com/hxds/hxds/internal/testutil/behaviour"
 	"github.com/hxds/hxds/routecheck"
-	"github.com/hxds/hxds/translate"
-	"github.com/hxds/hxds/translate/envoy"
-	"github.com/hxds/hxds/translate/input"
 )
 
 // TestCustomHTTPErrorsEndToEnd runs the Ingress annotation custom-http-errors
@@ -17,19 +14,8 @@ import (
 // custom_response filter sends 404 and 503 answers of the backend to the
 // <route>-fallback route, and the default backend.
 func TestCustomHTTPErrorsEndToEnd(t *testing.T) {
-	loaded, err := file.LoadPaths(filepath.Join("..", "translate", "ingress", "testdata", "default-backend.in.yaml"),
+	res := behaviour.Resources(t, filepath.Join("..", "translate", "ingress", "testdata", "default-backend.in.yaml"),
 		filepath.Join("testdata", "default-backend-endpoints.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := loaded.Snapshot()
-	opts := input.DefaultOptions()
-	out := translate.Translate(snap, opts)
-	group, ok := out.Groups[opts.Group]
-	if !ok {
-		t.Fatalf("no resources for the default group %q", opts.Group)
-	}
-	res := group.AllByType(envoy.IndexSlices(snap.EndpointSlices))
 
 	const (
 		fallbackRoute   = "default/custom-errors-fallback"
