@@ -3,7 +3,6 @@ package gatewayapi
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -22,30 +21,7 @@ func routeObject(r *gwv1.HTTPRoute) diag.Object {
 // parameters; Order (oldest route, namespace/name, rule and match order)
 // breaks ties. A catch-all (prefix "/" without other conditions) goes last,
 // as in Higress.
-func sortRoutes(routes []*ir.Route) {
-	sort.SliceStable(routes, func(i, j int) bool {
-		a, b := routes[i].SortKey, routes[j].SortKey
-		if a.Class != b.Class {
-			return a.Class < b.Class
-		}
-		if a.PathKind != b.PathKind {
-			return a.PathKind < b.PathKind
-		}
-		if a.PathLength != b.PathLength {
-			return a.PathLength > b.PathLength
-		}
-		if (a.MethodLength > 0) != (b.MethodLength > 0) {
-			return a.MethodLength > 0
-		}
-		if a.HeaderCount != b.HeaderCount {
-			return a.HeaderCount > b.HeaderCount
-		}
-		if a.QueryCount != b.QueryCount {
-			return a.QueryCount > b.QueryCount
-		}
-		return a.Order < b.Order
-	})
-}
+func sortRoutes(routes []*ir.Route) { ir.SortRoutes(routes, false) }
 
 // ruleResult is what translating a route's rules gives.
 type ruleResult struct {

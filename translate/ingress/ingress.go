@@ -619,35 +619,9 @@ func (t *translator) emit() {
 
 // SortRoutes orders the routes of one host as Higress does (§2.3): default
 // backend last, user catch-all before it; otherwise exact before prefix before
-// regex; then longer paths, method matches, more header and query matches
-// first; input order breaks ties.
-func SortRoutes(routes []*ir.Route) {
-	sort.SliceStable(routes, func(i, j int) bool {
-		a, b := routes[i].SortKey, routes[j].SortKey
-		if a.Class != b.Class {
-			return a.Class < b.Class
-		}
-		if a.PathKind != b.PathKind {
-			return a.PathKind < b.PathKind
-		}
-		if a.PathLength != b.PathLength {
-			return a.PathLength > b.PathLength
-		}
-		if (a.MethodLength > 0) != (b.MethodLength > 0) {
-			return a.MethodLength > 0
-		}
-		if a.MethodLength != b.MethodLength {
-			return a.MethodLength < b.MethodLength
-		}
-		if a.HeaderCount != b.HeaderCount {
-			return a.HeaderCount > b.HeaderCount
-		}
-		if a.QueryCount != b.QueryCount {
-			return a.QueryCount > b.QueryCount
-		}
-		return a.Order < b.Order
-	})
-}
+// regex; then longer paths, method matches (shorter method regexes first),
+// more header and query matches; input order breaks ties.
+func SortRoutes(routes []*ir.Route) { ir.SortRoutes(routes, true) }
 
 // wildcardFor returns the most specific other host whose wildcard covers
 // host (*.b.example.com before *.example.com before *), or "".
