@@ -473,17 +473,6 @@ func (c *client) since(mark int) []adsclient.Event {
 	return slices.Clone(c.events[mark:])
 }
 
-// waitEvents waits until the events since mark satisfy cond.
-func (c *client) waitEvents(what string, mark int, cond func([]adsclient.Event) bool) []adsclient.Event {
-	c.t.Helper()
-	var evs []adsclient.Event
-	waitUntil(c.t, what, func() (bool, string) {
-		evs = c.since(mark)
-		return cond(evs), fmt.Sprint(summarize(evs))
-	})
-	return evs
-}
-
 // wait waits until cond holds for the client's state.
 func (c *client) wait(what string, cond func(adsclient.Snapshot) bool) adsclient.Snapshot {
 	c.t.Helper()

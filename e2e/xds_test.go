@@ -267,10 +267,10 @@ func TestRouteOnlyChange(t *testing.T) {
 		mark := cl.mark()
 
 		addEchoPath(t, h.dir, "/added")
-		s := cl.wait("the new route", func(s adsclient.Snapshot) bool {
+		cl.wait("the new route", func(s adsclient.Snapshot) bool {
 			return routeCluster(s.Route(httpRoutes), "echo.example.com", "/added") == apiCluster
 		})
-		s = cl.synced(h)
+		s := cl.synced(h)
 
 		evs := cl.since(mark)
 		if got := typesOf(evs); !slices.Equal(got, []string{"RouteConfiguration"}) {
@@ -313,10 +313,10 @@ func TestEndpointOnlyChange(t *testing.T) {
 		editFile(t, h.dir, "10-services.yaml", echoEndpoint, echoEndpoint+`  - addresses: ["127.0.0.2"]
     conditions: {ready: true}
 `)
-		s := cl.wait("the new endpoint", func(s adsclient.Snapshot) bool {
+		cl.wait("the new endpoint", func(s adsclient.Snapshot) bool {
 			return slices.Equal(endpointAddrs(s, echoCluster), []string{"127.0.0.1:8080", "127.0.0.2:8080"})
 		})
-		s = cl.synced(h)
+		s := cl.synced(h)
 
 		evs := cl.since(mark)
 		if got := typesOf(evs); !slices.Equal(got, []string{"ClusterLoadAssignment"}) {

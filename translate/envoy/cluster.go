@@ -22,7 +22,6 @@ import (
 const (
 	connectTimeout   = 10 * time.Second
 	concurrencyLimit = 10000
-	dnsRefreshRate   = 30 * time.Second
 )
 
 func buildCluster(be *ir.Backend) *clusterv3.Cluster {
@@ -45,7 +44,8 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 	case ir.BackendDNS:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
-		c.DnsRefreshRate = durationpb.New(dnsRefreshRate)
+		// Envoy's default DNS refresh applies: dns_refresh_rate is
+		// deprecated on Cluster, and a deprecated field may turn fatal.
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
 			ClusterName: be.Name,
 			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{
