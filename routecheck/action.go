@@ -107,7 +107,10 @@ func (e *evaluator) forward(ra *routev3.RouteAction) error {
 		if rp.GetNumRetries() != nil {
 			n = rp.GetNumRetries().GetValue()
 		}
-		out.Retry = &Retry{RetryOn: rp.GetRetryOn(), NumRetries: n, PerTryTimeout: durationOr(rp.GetPerTryTimeout(), "")}
+		out.Retry = &Retry{
+			RetryOn: rp.GetRetryOn(), NumRetries: n, PerTryTimeout: durationOr(rp.GetPerTryTimeout(), ""),
+			RetriableStatusCodes: rp.GetRetriableStatusCodes(),
+		}
 	}
 	mirrors := ra.GetRequestMirrorPolicies()
 	if len(mirrors) == 0 {
@@ -121,10 +124,13 @@ func (e *evaluator) forward(ra *routev3.RouteAction) error {
 		if m.GetClusterHeader() != "" {
 			c = e.headers.first(m.GetClusterHeader())
 		}
+		share := 100.0
 		if rf := m.GetRuntimeFraction(); rf != nil {
 			e.note("mirror to %s for %s of requests", c, percent(rf))
+			share = fractionPercent(rf)
 		}
 		out.Mirrors = append(out.Mirrors, c)
+		out.MirrorShares = append(out.MirrorShares, share)
 	}
 	if ra.GetMetadataMatch() != nil {
 		e.notSimulated("route metadata_match (subset load balancing)")

@@ -422,3 +422,16 @@ func percent(p *corev3.RuntimeFractionalPercent) string {
 	}
 	return fmt.Sprintf("%d%%", d.GetNumerator())
 }
+
+// fractionPercent is a runtime fraction's default value as a percentage.
+func fractionPercent(p *corev3.RuntimeFractionalPercent) float64 {
+	d := p.GetDefaultValue()
+	n := float64(d.GetNumerator())
+	switch d.GetDenominator() {
+	case typev3.FractionalPercent_TEN_THOUSAND:
+		return n / 100
+	case typev3.FractionalPercent_MILLION:
+		return n / 10000
+	}
+	return n
+}

@@ -205,6 +205,9 @@ type Outcome struct {
 	Timeout           string   `json:"timeout,omitempty"`
 	Retry             *Retry   `json:"retry,omitempty"`
 	Mirrors           []string `json:"mirrors,omitempty"`
+	// MirrorShares is, for each of Mirrors, the percentage of requests it
+	// receives (runtime_fraction's default; 100 without one).
+	MirrorShares []float64 `json:"mirrorShares,omitempty"`
 
 	Redirect       *Redirect       `json:"redirect,omitempty"`
 	DirectResponse *DirectResponse `json:"directResponse,omitempty"`
@@ -248,6 +251,8 @@ type Retry struct {
 	RetryOn       string `json:"retryOn,omitempty"`
 	NumRetries    uint32 `json:"numRetries"`
 	PerTryTimeout string `json:"perTryTimeout,omitempty"`
+	// RetriableStatusCodes are the codes retriable-status-codes retries on.
+	RetriableStatusCodes []uint32 `json:"retriableStatusCodes,omitempty"`
 }
 
 // Redirect is a redirect response.

@@ -188,6 +188,7 @@ func (t *translator) translateClasses() {
 		t.st.GatewayClasses = append(t.st.GatewayClasses, GatewayClassStatus{Name: gc.Name, Status: gwv1.GatewayClassStatus{
 			Conditions: []metav1.Condition{condition(string(gwv1.GatewayClassConditionStatusAccepted), true,
 				string(gwv1.GatewayClassReasonAccepted), "Handled by hxds", gc.Generation)},
+			SupportedFeatures: SupportedFeatures(),
 		}})
 	}
 }
