@@ -435,6 +435,9 @@ func (rr *ruleResult) refs(reason, msg string) {
 // The protocol of the cluster is settled when the route is accepted (see
 // useClusters).
 func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef, rr *ruleResult) (name, reason, msg string) {
+	if isRegistryRef(br) {
+		return t.registryBackend(src, field, br, rr)
+	}
 	if (br.Group != nil && *br.Group != "") || (br.Kind != nil && *br.Kind != "Service") {
 		g, k := "", "Service"
 		if br.Group != nil {
@@ -443,7 +446,7 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 		if br.Kind != nil {
 			k = string(*br.Kind)
 		}
-		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service", k, g)
+		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service and %s Service (registry hosts)", k, g, RegistryGroup)
 	}
 	ns := src.meta.Namespace
 	if br.Namespace != nil && *br.Namespace != "" {
