@@ -32,6 +32,8 @@ type ruleResult struct {
 	refsReason   string
 	refsMessage  string
 	clusters     []clusterUse
+	// tlsPolicies are the BackendTLSPolicies of the Services used.
+	tlsPolicies []*backendTLS
 }
 
 // pendingMirror is a RequestMirror filter whose backendRef is resolved
