@@ -251,7 +251,8 @@ func (t *translator) policyCA(p *backendTLS) (bundle []byte, reason, msg string)
 }
 
 // validCABundle reports PEM data whose blocks are all parseable
-// certificates, at least one.
+// certificates, at least one. Text around blocks is allowed (comments in
+// CA bundles are common); Envoy skips it too.
 func validCABundle(data []byte) bool {
 	n := 0
 	for {
@@ -268,7 +269,7 @@ func validCABundle(data []byte) bool {
 		}
 		n++
 	}
-	return n > 0 && len(bytes.TrimSpace(data)) == 0
+	return n > 0
 }
 
 // policyFor returns the policy of a Service port: the one naming the port
