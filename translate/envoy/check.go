@@ -284,5 +284,8 @@ func sdsNames(c *tlsv3.CommonTlsContext) []string {
 	if v := c.GetValidationContextSdsSecretConfig(); v != nil {
 		out = append(out, v.Name)
 	}
+	if v := c.GetCombinedValidationContext().GetValidationContextSdsSecretConfig(); v != nil {
+		out = append(out, v.Name)
+	}
 	return out
 }

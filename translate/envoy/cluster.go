@@ -114,11 +114,7 @@ func applyTrafficPolicy(c *clusterv3.Cluster, be *ir.Backend) {
 		if t.ClientCertificate != "" {
 			ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{{Name: t.ClientCertificate, SdsConfig: adsSource()}}
 		}
-		if t.CA != "" {
-			ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
-				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: t.CA, SdsConfig: adsSource()},
-			}
-		}
+		setUpstreamValidation(ctx.CommonTlsContext, t)
 		c.TransportSocket = &corev3.TransportSocket{
 			Name:       wellknown.TransportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},

@@ -44,6 +44,8 @@ func gatewayHTTPFilters() []*hcmv3.HttpFilter {
 		{Name: filterCors, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: corsConfig}},
 		{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rbacConfig}},
 		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: localRateLimitConfig}},
+		// Last before the router: it only steers the upstream host choice.
+		statefulSessionFilter(),
 		routerFilter(),
 	}
 }
@@ -84,6 +86,9 @@ func applyPolicies(er *routev3.Route, r *ir.Route) {
 	}
 	if r.ErrorFallback != nil && len(r.ErrorFallback.Codes) > 0 {
 		perRoute[filterCustomResponse] = perFilter(errorFallback(r.ErrorFallback))
+	}
+	if r.Session != nil && r.Forward != nil {
+		perRoute[filterStatefulSession] = perFilter(statefulSession(r.Session))
 	}
 	if len(perRoute) > 0 {
 		er.TypedPerFilterConfig = perRoute

@@ -99,6 +99,7 @@ func (t *translator) translateRoute(src *routeSource) {
 	gen := src.meta.Generation
 	var parents []gwv1.RouteParentStatus
 	var attachments []attachment
+	var acceptedBy []input.NamespacedName
 	for i, ref := range src.parents {
 		field := fmt.Sprintf("spec.parentRefs[%d]", i)
 		group, kind := input.GatewayAPIGroup, "Gateway"
@@ -130,6 +131,7 @@ func (t *translator) translateRoute(src *routeSource) {
 		} else {
 			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
 			attachments = append(attachments, att...)
+			acceptedBy = append(acceptedBy, nn)
 		}
 		parents = append(parents, ps)
 	}
@@ -169,6 +171,7 @@ func (t *translator) translateRoute(src *routeSource) {
 	} else {
 		t.d.Accept(obj)
 		t.useClusters(src, rr.clusters)
+		t.policyAncestors(acceptedBy, rr)
 		counted := map[*listener]bool{}
 		hosts := t.hosts
 		if src.grpc() {
@@ -387,6 +390,11 @@ func (t *translator) forwardTo(src *routeSource, field string, brs []gwv1.Backen
 	for bi, br := range brs {
 		bf := fmt.Sprintf("%s.backendRefs[%d]", field, bi)
 		name, reason, msg := t.backend(src, bf, br, rr)
+		if reason == reasonBackendTLSInvalid {
+			// The ref resolves; the spec wants its requests to fail (5xx).
+			t.d.Error(obj, "invalid-backend-tls", bf, "%s; its share of requests is not forwarded", msg)
+			continue
+		}
 		if reason != "" {
 			rr.refs(reason, msg)
 			t.d.Error(obj, "invalid-backend", bf, "%s (%s); its share of requests is not forwarded", msg, reason)
@@ -414,7 +422,9 @@ func (t *translator) forwardTo(src *routeSource, field string, brs []gwv1.Backen
 	for _, m := range mirrors {
 		name, reason, msg := t.backend(src, m.field+".requestMirror.backendRef", gwv1.BackendRef{BackendObjectReference: m.filter.BackendRef}, rr)
 		if reason != "" {
-			rr.refs(reason, msg)
+			if reason != reasonBackendTLSInvalid {
+				rr.refs(reason, msg)
+			}
 			t.d.Error(obj, "invalid-backend", m.field+".requestMirror.backendRef", "%s (%s); requests are not mirrored there", msg, reason)
 			continue
 		}
@@ -435,6 +445,9 @@ func (rr *ruleResult) refs(reason, msg string) {
 // The protocol of the cluster is settled when the route is accepted (see
 // useClusters).
 func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef, rr *ruleResult) (name, reason, msg string) {
+	if isRegistryRef(br) {
+		return t.registryBackend(src, field, br, rr)
+	}
 	if (br.Group != nil && *br.Group != "") || (br.Kind != nil && *br.Kind != "Service") {
 		g, k := "", "Service"
 		if br.Group != nil {
@@ -443,7 +456,7 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 		if br.Kind != nil {
 			k = string(*br.Kind)
 		}
-		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service", k, g)
+		return "", string(gwv1.RouteReasonInvalidKind), fmt.Sprintf("backend kind %s (group %q) is not supported; only core Service and %s Service (registry hosts)", k, g, RegistryGroup)
 	}
 	ns := src.meta.Namespace
 	if br.Namespace != nil && *br.Namespace != "" {
@@ -472,6 +485,7 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 	if !found {
 		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s has no port %d", svcRef, port)
 	}
+	svcPortName := portName // before ExternalName clears it: policies name Service ports
 	host := fmt.Sprintf("%s.%s.svc.%s", svcRef.Name, svcRef.Namespace, t.opts.DomainSuffix)
 	name = ingress.ClusterName(uint32(port), host)
 	kind, beHost := ir.BackendService, host
@@ -481,11 +495,15 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 	if old := t.b.Backend(name); old != nil && !t.registered[name] && !old.HTTP2 {
 		t.ingressHTTP1[name] = true // registered as HTTP/1 by the Ingress front-end
 	}
+	if ok, msg := t.backendTLSUsable(svcRef, svcPortName, rr); !ok {
+		return "", reasonBackendTLSInvalid, msg
+	}
 	t.registered[name] = true
-	t.b.AddBackend(&ir.Backend{
+	be := t.b.AddBackend(&ir.Backend{
 		Name: name, Kind: kind, Host: beHost, Port: uint32(port),
 		Service: ir.ServiceRef{Namespace: svcRef.Namespace, Name: svcRef.Name}, TargetPortName: portName,
 	})
+	t.applyBackendTLS(src, field, svcRef, svcPortName, be)
 	rr.clusters = append(rr.clusters, clusterUse{field: field, name: name})
 	return name, "", ""
 }
@@ -510,6 +528,9 @@ func (t *translator) useClusters(src *routeSource, uses []clusterUse) {
 					"cluster %s is also used as HTTP/1 by an Ingress or HTTPRoute; it speaks HTTP/2 for gRPC", u.name)
 			}
 			be.HTTP2 = true
+			if be.TLS != nil && len(be.TLS.ALPN) == 0 {
+				be.TLS.ALPN = []string{"h2"} // gRPC over TLS negotiates h2
+			}
 			t.grpcClusters[u.name] = true
 			continue
 		}

@@ -33,6 +33,8 @@ type Status struct {
 	Gateways       []GatewayStatus      `json:"gateways,omitempty"`
 	HTTPRoutes     []HTTPRouteStatus    `json:"httpRoutes,omitempty"`
 	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
+	// BackendTLSPolicies: every policy, with the ancestors it has here.
+	BackendTLSPolicies []BackendTLSPolicyStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass of ours.
@@ -115,6 +117,12 @@ type translator struct {
 	registered, grpcClusters, http1Clusters, ingressHTTP1 map[string]bool
 	hostOrder                                             []*ir.VirtualHost
 	order                                                 int
+
+	// BackendTLSPolicies: the winner per target, every policy naming each
+	// target, and all of them in precedence order (backendtls.go).
+	tlsPolicies   map[tlsTarget]*backendTLS
+	tlsByTarget   map[tlsTarget][]*backendTLS
+	tlsPolicyList []*backendTLS
 }
 
 // Translate adds every Gateway API object this controller serves to b, records
@@ -134,6 +142,8 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		grpcClusters:  map[string]bool{},
 		http1Clusters: map[string]bool{},
 		ingressHTTP1:  map[string]bool{},
+		tlsPolicies:   map[tlsTarget]*backendTLS{},
+		tlsByTarget:   map[tlsTarget][]*backendTLS{},
 	}
 	// Ingress hosts use these ports (higress-semantics §8.6: both share the
 	// listeners), so Gateway listeners must agree on their protocol.
@@ -145,8 +155,10 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	}
 	t.translateClasses()
 	t.translateGateways()
+	t.resolveBackendTLS()
 	t.translateRoutes()
 	t.emit()
+	t.backendTLSStatus()
 	sort.SliceStable(t.st.Gateways, func(i, j int) bool {
 		a, b := t.st.Gateways[i], t.st.Gateways[j]
 		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)

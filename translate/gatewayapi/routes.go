@@ -32,6 +32,8 @@ type ruleResult struct {
 	refsReason   string
 	refsMessage  string
 	clusters     []clusterUse
+	// tlsPolicies are the BackendTLSPolicies of the Services used.
+	tlsPolicies []*backendTLS
 }
 
 // pendingMirror is a RequestMirror filter whose backendRef is resolved
@@ -64,9 +66,12 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			drop(pf, "%s", p)
 			continue
 		}
-		if rule.SessionPersistence != nil {
-			t.d.Warn(obj, "unsupported-field", field+".sessionPersistence", "sessionPersistence is not supported yet; ignored")
+		session, p, sessionNotes := sessionPersistence(rule, field)
+		if p != "" {
+			drop(field+".sessionPersistence", "%s", p)
+			continue
 		}
+		notes = append(notes, sessionNotes...)
 		// Filters.
 		var reqH, respH *ir.HeaderOps
 		var redirect *gwv1.HTTPRequestRedirectFilter
@@ -188,6 +193,7 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 				r.Timeout, r.Retry, r.Cors = pol.timeout, pol.retry, pol.cors
 				if forward != nil {
 					r.Mirrors = pol.mirrors
+					r.Session = session
 				}
 				if redirect != nil {
 					extra, p := applyRedirect(r, redirect, m)

@@ -10,9 +10,10 @@ import (
 	"github.com/hxds/hxds/translate/ir"
 )
 
-// registryPort is the port of a registry destination that names none: the
+// RegistryPort is the port of a registry destination that names none (also
+// a Gateway API registry backendRef without port): the
 // virtual port registry services are served on (McpBridge vport default).
-const registryPort = 80
+const RegistryPort = 80
 
 // destinations resolves a backend that is the McpBridge resource: the
 // destinations come from higress.io/destination, one per line,
@@ -69,7 +70,7 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 			return nil, false
 		}
 		host, port, hasPort := strings.Cut(f[0], ":")
-		d.host, d.port = host, registryPort
+		d.host, d.port = host, RegistryPort
 		if hasPort {
 			n, err := strconv.Atoi(port)
 			if err != nil || n < 1 || n > 65535 {

@@ -34,6 +34,8 @@ const (
 	KindHTTPRoute      Kind = "HTTPRoute"
 	KindGRPCRoute      Kind = "GRPCRoute"
 	KindReferenceGrant Kind = "ReferenceGrant"
+	// KindBackendTLSPolicy is a Gateway API policy (v1) on Services.
+	KindBackendTLSPolicy Kind = "BackendTLSPolicy"
 )
 
 // GatewayAPIGroup is the API group of the Gateway API kinds.
@@ -57,6 +59,7 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	// ReferenceGrant is served as v1beta1 (and, schema-identical, v1).
 	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "BackendTLSPolicy"}:    KindBackendTLSPolicy,
 }
 
 // Key identifies one input object. Namespace is empty for cluster-scoped kinds.
@@ -124,6 +127,8 @@ type Snapshot struct {
 	HTTPRoutes      map[NamespacedName]*gwv1.HTTPRoute
 	GRPCRoutes      map[NamespacedName]*gwv1.GRPCRoute
 	ReferenceGrants map[NamespacedName]*gwv1b1.ReferenceGrant
+	// BackendTLSPolicies (v1).
+	BackendTLSPolicies map[NamespacedName]*gwv1.BackendTLSPolicy
 }
 
 // NewSnapshot returns an empty snapshot with every index allocated.
@@ -142,6 +147,8 @@ func NewSnapshot() *Snapshot {
 		HTTPRoutes:      map[NamespacedName]*gwv1.HTTPRoute{},
 		GRPCRoutes:      map[NamespacedName]*gwv1.GRPCRoute{},
 		ReferenceGrants: map[NamespacedName]*gwv1b1.ReferenceGrant{},
+
+		BackendTLSPolicies: map[NamespacedName]*gwv1.BackendTLSPolicy{},
 	}
 }
 
@@ -189,5 +196,7 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.GRPCRoutes[nn] = o
 	case *gwv1b1.ReferenceGrant:
 		s.ReferenceGrants[nn] = o
+	case *gwv1.BackendTLSPolicy:
+		s.BackendTLSPolicies[nn] = o
 	}
 }

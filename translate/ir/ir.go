@@ -169,6 +169,25 @@ type Route struct {
 	// (custom-http-errors).
 	ErrorFallback *ErrorFallback `json:"errorFallback,omitempty"`
 	HashPolicy    []HashPolicy   `json:"hashPolicy,omitempty"`
+	// Session pins a client to the upstream host it first reached.
+	Session *SessionPersistence `json:"session,omitempty"`
+}
+
+// SessionPersistence keeps a client on one upstream host by a cookie or a
+// header that carries the host's address (Envoy stateful sessions). Exactly
+// one of Cookie and Header is set.
+type SessionPersistence struct {
+	Cookie *SessionCookie `json:"cookie,omitempty"`
+	// Header names the request/response header that carries the session.
+	Header string `json:"header,omitempty"`
+}
+
+// SessionCookie is the cookie of a cookie-based session. A nil or zero TTL
+// makes it a session cookie (no Max-Age).
+type SessionCookie struct {
+	Name string    `json:"name"`
+	Path string    `json:"path,omitempty"`
+	TTL  *Duration `json:"ttl,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes as "1.5s" in YAML/JSON.
@@ -386,6 +405,19 @@ type UpstreamTLS struct {
 	CA string `json:"ca,omitempty"`
 	// ALPN offered upstream (h2 for gRPC over TLS).
 	ALPN []string `json:"alpn,omitempty"`
+	// SystemCA verifies the server certificate against the trust store of
+	// the Envoy host instead of CA (Gateway API wellKnownCACertificates).
+	SystemCA bool `json:"systemCA,omitempty"`
+	// SubjectAltNames, when set, is what the server certificate must carry
+	// (any one of them); without it only the chain is verified.
+	SubjectAltNames []SubjectAltName `json:"subjectAltNames,omitempty"`
+}
+
+// SubjectAltName is one accepted SAN of an upstream certificate.
+type SubjectAltName struct {
+	// Kind is DNS or URI.
+	Kind  string `json:"kind"`
+	Value string `json:"value"`
 }
 
 // ServiceRef names a Kubernetes Service.

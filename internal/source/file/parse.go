@@ -54,6 +54,8 @@ func newObject(k input.Kind) runtime.Object {
 		return &gwv1.GRPCRoute{}
 	case input.KindReferenceGrant:
 		return &gwv1b1.ReferenceGrant{}
+	case input.KindBackendTLSPolicy:
+		return &gwv1.BackendTLSPolicy{}
 	}
 	return nil
 }
