@@ -5,8 +5,10 @@ package envoy
 
 import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -19,7 +21,8 @@ func tcpFilterChain(p *ir.TCPProxy, listenerStatPrefix string) *listenerv3.Filte
 }
 
 // passthroughFilterChain matches the TLS client hello's SNI (tls_inspector)
-// and forwards the still encrypted bytes. transport_protocol "tls" keeps
+// and forwards the still encrypted bytes, or with a certificate terminates
+// TLS first. transport_protocol "tls" keeps
 // plain-text clients off it; the "*" host has no server name and so serves
 // TLS clients no more specific chain takes, including those without SNI.
 func passthroughFilterChain(p *ir.TCPProxy, listenerStatPrefix string) *listenerv3.FilterChain {
@@ -27,7 +30,19 @@ func passthroughFilterChain(p *ir.TCPProxy, listenerStatPrefix string) *listener
 	if p.Host != "*" && p.Host != "" {
 		m.ServerNames = []string{p.Host}
 	}
-	return &listenerv3.FilterChain{Name: p.Name, FilterChainMatch: m, Filters: []*listenerv3.Filter{tcpProxyFilter(p, listenerStatPrefix)}}
+	fc := &listenerv3.FilterChain{Name: p.Name, FilterChainMatch: m, Filters: []*listenerv3.Filter{tcpProxyFilter(p, listenerStatPrefix)}}
+	if p.Certificate != "" {
+		// TLS terminated here; the backend gets the plain bytes. No ALPN is
+		// offered: the application protocol is unknown.
+		ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: p.Certificate, SdsConfig: adsSource()}},
+		}}
+		fc.TransportSocket = &corev3.TransportSocket{
+			Name:       wellknown.TransportSocketTLS,
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},
+		}
+	}
+	return fc
 }
 
 // tcpProxyFilter forwards to the proxy's destinations. The stat prefix is

@@ -80,8 +80,10 @@ type listener struct {
 	// kinds allowed to attach.
 	allowHTTPRoute, allowGRPCRoute bool
 	// allowL4Route: a TCP listener takes TCPRoutes, a TLS one TLSRoutes
-	// (l4listener.go); HTTP routes never attach to them.
+	// (l4listener.go); HTTP routes never attach to them. terminate is the
+	// SDS certificate of a TLS listener in mode Terminate.
 	allowL4Route bool
+	terminate    string
 	// claims are the hostnames routes accepted on the listener serve, with
 	// their kind, for the HTTPRoute/GRPCRoute hostname conflict rule.
 	claims []hostClaim
@@ -433,7 +435,7 @@ func (t *translator) certificate(gw *gwv1.Gateway, l gwv1.Listener) (sds string,
 		return "", nil, nil, invalid, fmt.Sprintf("TLS mode %s is not supported yet (Terminate is)", *l.TLS.Mode)
 	}
 	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
-		return "", nil, nil, invalid, "HTTPS listener has no tls.certificateRefs"
+		return "", nil, nil, invalid, fmt.Sprintf("%s listener has no tls.certificateRefs", l.Protocol)
 	}
 	ref := l.TLS.CertificateRefs[0]
 	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {

@@ -1,6 +1,6 @@
 package gatewayapi
 
-// Gateway listeners of protocol TLS (mode Passthrough) and TCP. They share
+// Gateway listeners of protocol TLS (mode Passthrough or Terminate) and TCP. They share
 // the group's per-port listeners with everything else: a TLS listener's
 // passthrough chains live next to HTTPS servers of the same port (told
 // apart by SNI); a TCP port belongs to one listener.
@@ -14,12 +14,13 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/hxds/hxds/translate/input"
+	"github.com/hxds/hxds/translate/ir"
 )
 
 // l4State is what TCP and TLS listeners claimed.
 type l4State struct {
 	// passthroughHosts: port → listener hostname → the TLS listener
-	// (<ns>/<gateway>/<listener>) that passes it through.
+	// (<ns>/<gateway>/<listener>) that takes it (passthrough or terminate).
 	passthroughHosts map[uint32]map[string]string
 }
 
@@ -109,16 +110,9 @@ func (t *translator) translateL4Listener(gw *gwv1.Gateway, i int, l gwv1.Listene
 		return nil
 	}
 
-	if l.Protocol == gwv1.TLSProtocolType {
-		if l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode != gwv1.TLSModePassthrough {
-			// TLS termination in front of a TLSRoute (the extended feature
-			// TLSRouteModeTerminate) is not implemented.
-			return reject(string(gwv1.ListenerReasonUnsupportedValue), ".tls.mode",
-				"TLS listeners support only tls.mode Passthrough (Terminate, the default, is not supported)")
-		}
-		if len(l.TLS.CertificateRefs) > 0 {
-			t.d.Warn(obj, "ignored-field", field+".tls.certificateRefs", "a Passthrough listener does not use certificates")
-		}
+	passthrough := l.TLS != nil && l.TLS.Mode != nil && *l.TLS.Mode == gwv1.TLSModePassthrough
+	if l.Protocol == gwv1.TLSProtocolType && passthrough && len(l.TLS.CertificateRefs) > 0 {
+		t.d.Warn(obj, "ignored-field", field+".tls.certificateRefs", "a Passthrough listener does not use certificates")
 	}
 	if ar := l.AllowedRoutes; ar != nil && ar.Namespaces != nil && ar.Namespaces.From != nil && *ar.Namespaces.From == gwv1.NamespacesFromSelector {
 		if _, err := metav1.LabelSelectorAsSelector(ar.Namespaces.Selector); err != nil || ar.Namespaces.Selector == nil {
@@ -162,6 +156,20 @@ func (t *translator) translateL4Listener(gw *gwv1.Gateway, i int, l gwv1.Listene
 				fmt.Sprintf("host %q on port %d already has TLS from %s", host, port, server.Source))
 		}
 	}
+	// TLS mode Terminate (the default; the extended feature
+	// TLSRouteModeTerminate): the chains terminate TLS with the listener's
+	// certificate, then proxy the plain bytes.
+	terminate := ""
+	if l.Protocol == gwv1.TLSProtocolType && !passthrough {
+		sds, cert, key, reason, msg := t.certificate(gw, l)
+		if reason != "" {
+			setListenerConditions(ls, gen, true, accepted, false, reason, false, noConflict, false, msg)
+			t.d.Error(obj, "invalid-certificate-ref", field+".tls", "%s; listener not served", msg)
+			return nil
+		}
+		t.b.AddSecret(&ir.Secret{Name: sds, Namespace: sdsNamespace(gw, l), SecretName: string(l.TLS.CertificateRefs[0].Name), Cert: cert, Key: key})
+		terminate = sds
+	}
 	if badKinds {
 		msg := fmt.Sprintf("only %s (gateway.networking.k8s.io) can attach to a %s listener", kind, l.Protocol)
 		setListenerConditions(ls, gen, true, accepted, false, string(gwv1.ListenerReasonInvalidRouteKinds), false, noConflict, allowed, msg)
@@ -187,7 +195,7 @@ func (t *translator) translateL4Listener(gw *gwv1.Gateway, i int, l gwv1.Listene
 		// Claim the port now: a second TCP listener on it conflicts.
 		t.portProtocols[port] = l.Protocol
 	}
-	return &listener{gw: gw, index: i, spec: l, host: host, allowL4Route: true}
+	return &listener{gw: gw, index: i, spec: l, host: host, allowL4Route: true, terminate: terminate}
 }
 
 // sortL4Statuses orders TCPRoute and TLSRoute statuses by namespace/name.

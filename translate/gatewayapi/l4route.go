@@ -183,6 +183,9 @@ func (t *translator) attachL4(r *l4Route, ref gwv1.ParentReference, nn input.Nam
 				continue
 			}
 			p, _ := t.b.Passthrough(port, h)
+			if p.Route == "" {
+				p.Certificate = l.terminate
+			}
 			claim(l, p, "SNI "+h)
 		}
 	}

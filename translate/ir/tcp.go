@@ -28,6 +28,10 @@ type TCPProxy struct {
 	// Destinations share connections by weight; BlackHoleBackend refuses its
 	// share. Never empty: a route without backends has only BlackHoleBackend.
 	Destinations []Destination `json:"destinations,omitempty"`
+	// Certificate, when set, is the SDS name of the certificate the chain
+	// terminates TLS with before proxying (TLSRoute on a listener in mode
+	// Terminate); empty passes TLS through.
+	Certificate string `json:"certificate,omitempty"`
 	// Route is <ns>/<route> of the route served, Source the route object.
 	Route  string      `json:"route,omitempty"`
 	Source diag.Object `json:"source,omitempty"`
