@@ -180,6 +180,8 @@ func (t *translator) translateL4Listener(gw *gwv1.Gateway, i int, l gwv1.Listene
 	} else {
 		setListenerConditions(ls, gen, true, accepted, true, resolved, false, noConflict, true, "")
 	}
+	// Claim the port (a TCP port was free: any other listener on it now
+	// conflicts) and, for TLS, the hostname on it.
 	if _, ok := t.portProtocols[port]; !ok {
 		t.portProtocols[port] = l.Protocol
 	}
@@ -191,9 +193,6 @@ func (t *translator) translateL4Listener(gw *gwv1.Gateway, i int, l gwv1.Listene
 			t.l4.passthroughHosts[port] = map[string]string{}
 		}
 		t.l4.passthroughHosts[port][host] = id
-	} else {
-		// Claim the port now: a second TCP listener on it conflicts.
-		t.portProtocols[port] = l.Protocol
 	}
 	return &listener{gw: gw, index: i, spec: l, host: host, allowL4Route: true, terminate: terminate}
 }
