@@ -396,7 +396,7 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 			return nil
 		}
 		if owner := t.l4.passthroughHosts[port][host]; owner != "" {
-			msg := fmt.Sprintf("host %q on port %d is TLS passthrough of listener %s", host, port, owner)
+			msg := fmt.Sprintf("host %q on port %d is taken by TLS listener %s", host, port, owner)
 			conds(true, accepted, true, resolved, true, string(gwv1.ListenerReasonHostnameConflict), msg)
 			t.d.Error(obj, "listener-conflict", field+".hostname", "%s; listener not served", msg)
 			return nil
