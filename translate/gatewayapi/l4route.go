@@ -147,10 +147,18 @@ func (t *translator) attachL4(r *l4Route, ref gwv1.ParentReference, nn input.Nam
 		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
 	}
 	var allowed []*listener
+	kindOK := false
 	for _, l := range candidates {
-		if l.allowL4Route && l4RouteKind(l.spec.Protocol) == r.kind && t.namespaceAllowed(l, r.meta.Namespace) {
+		if !l.allowL4Route || l4RouteKind(l.spec.Protocol) != r.kind {
+			continue
+		}
+		kindOK = true
+		if t.namespaceAllowed(l, r.meta.Namespace) {
 			allowed = append(allowed, l)
 		}
+	}
+	if !kindOK {
+		return nil, string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("no listener of the parentRef takes %ss", r.kind)
 	}
 	if len(allowed) == 0 {
 		return nil, string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("no listener allows %ss from namespace %s", r.kind, r.meta.Namespace)
