@@ -120,12 +120,22 @@ func (e *evaluator) run() error {
 			e.out.FilterChain = "default_filter_chain"
 		}
 	}
+	tp, err := tcpProxyOf(fc)
+	if err != nil {
+		return err
+	}
 	reason, err := e.checkTransport(fc)
 	if err != nil {
 		return err
 	}
-	if reason != "" {
+	// A TLS client on a tcp_proxy chain without a transport socket is TLS
+	// passthrough: the bytes go upstream as they are.
+	if reason != "" && !(tp != nil && fc.GetTransportSocket() == nil) {
 		e.out.ConnectionError = reason
+		return nil
+	}
+	if tp != nil {
+		e.tcpProxy(fc, tp)
 		return nil
 	}
 	if e.hcm, err = httpConnectionManager(fc); err != nil {

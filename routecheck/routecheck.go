@@ -14,6 +14,9 @@
 //     without server names), transport protocol and ALPN as tls_inspector
 //     detects them, source IP / type / port; default_filter_chain; a TLS
 //     client on a plain chain or the reverse fails the handshake;
+//   - tcp_proxy chains (TCP and TLS passthrough): cluster or weighted
+//     clusters, the chosen cluster's endpoints, a connection closed when the
+//     cluster is missing or has no healthy endpoint;
 //   - the HTTP connection manager: RDS or inline route configuration,
 //     x-forwarded-proto and x-envoy-internal of an edge proxy,
 //     path_with_escaped_slashes_action, normalize_path (dot segments and
@@ -164,6 +167,11 @@ type Outcome struct {
 	// ConnectionError says why the connection fails (no listener, no filter
 	// chain, TLS spoken to a plain-text chain or the reverse).
 	ConnectionError string `json:"connectionError,omitempty"`
+
+	// TCPProxy: the chosen filter chain proxies the connection (tcp_proxy):
+	// no HTTP routing; Cluster, Weighted, Service and Endpoints describe
+	// the upstream, Forwarded that the connection reaches it.
+	TCPProxy bool `json:"tcpProxy,omitempty"`
 
 	// Routing.
 	RouteConfig string `json:"routeConfig,omitempty"`

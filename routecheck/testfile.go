@@ -83,6 +83,7 @@ type Expect struct {
 	NoFilterChain     *bool `json:"noFilterChain,omitempty"`
 	ConnectionFailed  *bool `json:"connectionFailed,omitempty"`
 	NoRoute           *bool `json:"noRoute,omitempty"`
+	TCPProxy          *bool `json:"tcpProxy,omitempty"`
 	ClusterMissing    *bool `json:"clusterMissing,omitempty"`
 	NoHealthyUpstream *bool `json:"noHealthyUpstream,omitempty"`
 
@@ -278,6 +279,7 @@ func Compare(want Expect, o Outcome) []Mismatch {
 	boolean("noFilterChain", want.NoFilterChain, o.NoFilterChain)
 	boolean("connectionFailed", want.ConnectionFailed, o.ConnectionError != "")
 	boolean("noRoute", want.NoRoute, o.NoRoute)
+	boolean("tcpProxy", want.TCPProxy, o.TCPProxy)
 	boolean("clusterMissing", want.ClusterMissing, o.ClusterMissing)
 	boolean("noHealthyUpstream", want.NoHealthyUpstream, o.NoHealthyUpstream)
 

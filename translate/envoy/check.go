@@ -11,6 +11,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
@@ -53,7 +54,7 @@ func Check(byType map[string]map[string]proto.Message) error {
 		if l.Name != name {
 			fail("listener %q: indexed under a different name %q", l.Name, name)
 		}
-		checkListener(l, routes, secrets, fail)
+		checkListener(l, routes, secrets, clusters, fail)
 	}
 	for _, name := range sortedKeys(routes) {
 		rc, ok := routes[name].(*routev3.RouteConfiguration)
@@ -164,7 +165,7 @@ func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
 	})
 }
 
-func checkListener(l *listenerv3.Listener, routes, secrets map[string]proto.Message, fail func(string, ...any)) {
+func checkListener(l *listenerv3.Listener, routes, secrets, clusters map[string]proto.Message, fail func(string, ...any)) {
 	if l.ApiListener != nil {
 		hcm := &hcmv3.HttpConnectionManager{}
 		if err := l.ApiListener.GetApiListener().UnmarshalTo(hcm); err != nil {
@@ -201,6 +202,10 @@ func checkListener(l *listenerv3.Listener, routes, secrets map[string]proto.Mess
 			}
 		}
 		for _, f := range fc.Filters {
+			if f.Name == wellknown.TCPProxy {
+				checkTCPProxy(l.Name, i, f, clusters, fail)
+				continue
+			}
 			if f.Name != wellknown.HTTPConnectionManager {
 				continue
 			}
@@ -288,4 +293,18 @@ func sdsNames(c *tlsv3.CommonTlsContext) []string {
 		out = append(out, v.Name)
 	}
 	return out
+}
+
+// checkTCPProxy: every cluster a tcp_proxy forwards to is served.
+func checkTCPProxy(listener string, chain int, f *listenerv3.Filter, clusters map[string]proto.Message, fail func(string, ...any)) {
+	tp := &tcpproxyv3.TcpProxy{}
+	if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+		fail("listener %q chain %d: bad tcp_proxy: %v", listener, chain, err)
+		return
+	}
+	for _, c := range tcpProxyClusters(tp) {
+		if _, ok := clusters[c]; !ok {
+			fail("listener %q chain %d: tcp_proxy cluster %q is not served", listener, chain, c)
+		}
+	}
 }

@@ -60,7 +60,7 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 		out.FilterChains = []*listenerv3.FilterChain{{
 			Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, l.Routes.Name)},
 		}}
-	case ir.ProtocolHTTPS:
+	case ir.ProtocolHTTPS, ir.ProtocolTLS:
 		out.ListenerFilters = []*listenerv3.ListenerFilter{{
 			Name:       wellknown.TlsInspector,
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})},
@@ -68,6 +68,11 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 		for _, s := range l.Servers {
 			out.FilterChains = append(out.FilterChains, tlsFilterChain(s, statPrefix))
 		}
+		for _, p := range l.Passthrough {
+			out.FilterChains = append(out.FilterChains, passthroughFilterChain(p, statPrefix))
+		}
+	case ir.ProtocolTCP:
+		out.FilterChains = []*listenerv3.FilterChain{tcpFilterChain(l.TCP, statPrefix)}
 	}
 	return out
 }

@@ -70,6 +70,9 @@ func Build(gw *ir.Gateway) *Resources {
 		}
 	}
 	r.Clusters = append(r.Clusters, fallbackClusters(gw)...)
+	if needsBlackHole(gw) {
+		r.Clusters = append(r.Clusters, blackHoleCluster())
+	}
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
 	for _, name := range sortedKeys(gw.Secrets) {
 		r.Secrets = append(r.Secrets, buildSecret(gw.Secrets[name]))

@@ -35,6 +35,8 @@ type Status struct {
 	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	// BackendTLSPolicies: every policy, with the ancestors it has here.
 	BackendTLSPolicies []BackendTLSPolicyStatus `json:"backendTLSPolicies,omitempty"`
+	TCPRoutes      []TCPRouteStatus     `json:"tcpRoutes,omitempty"`
+	TLSRoutes      []TLSRouteStatus     `json:"tlsRoutes,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass of ours.
@@ -79,6 +81,11 @@ type listener struct {
 	server *ir.TLSServer
 	// kinds allowed to attach.
 	allowHTTPRoute, allowGRPCRoute bool
+	// allowL4Route: a TCP listener takes TCPRoutes, a TLS one TLSRoutes
+	// (l4listener.go); HTTP routes never attach to them. terminate is the
+	// SDS certificate of a TLS listener in mode Terminate.
+	allowL4Route bool
+	terminate    string
 	// claims are the hostnames routes accepted on the listener serve, with
 	// their kind, for the HTTPRoute/GRPCRoute hostname conflict rule.
 	claims []hostClaim
@@ -123,6 +130,8 @@ type translator struct {
 	tlsPolicies   map[tlsTarget]*backendTLS
 	tlsByTarget   map[tlsTarget][]*backendTLS
 	tlsPolicyList []*backendTLS
+	// l4 is the state of TCP and TLS listeners (l4listener.go).
+	l4 l4State
 }
 
 // Translate adds every Gateway API object this controller serves to b, records
@@ -157,6 +166,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	t.translateGateways()
 	t.resolveBackendTLS()
 	t.translateRoutes()
+	t.translateL4Routes()
 	t.emit()
 	t.backendTLSStatus()
 	sort.SliceStable(t.st.Gateways, func(i, j int) bool {
@@ -171,6 +181,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		a, b := t.st.GRPCRoutes[i], t.st.GRPCRoutes[j]
 		return a.Namespace < b.Namespace || (a.Namespace == b.Namespace && a.Name < b.Name)
 	})
+	sortL4Statuses(t.st)
 	return t.st
 }
 
@@ -339,8 +350,11 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 	}
 	accepted, resolved, noConflict := string(gwv1.ListenerReasonAccepted), string(gwv1.ListenerReasonResolvedRefs), string(gwv1.ListenerReasonNoConflicts)
 
+	if l.Protocol == gwv1.TLSProtocolType || l.Protocol == gwv1.TCPProtocolType {
+		return t.translateL4Listener(gw, i, l, ls)
+	}
 	if l.Protocol != gwv1.HTTPProtocolType && l.Protocol != gwv1.HTTPSProtocolType {
-		msg := fmt.Sprintf("protocol %s is not supported yet (HTTP and HTTPS are)", l.Protocol)
+		msg := fmt.Sprintf("protocol %s is not supported (HTTP, HTTPS, TLS and TCP are)", l.Protocol)
 		conds(false, string(gwv1.ListenerReasonUnsupportedProtocol), true, resolved, false, noConflict, msg)
 		t.d.Error(obj, "unsupported-protocol", field+".protocol", "%s; listener not served", msg)
 		return nil
@@ -367,7 +381,7 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 		return nil
 	}
 	port := uint32(l.Port)
-	if p, ok := t.portProtocols[port]; ok && p != l.Protocol {
+	if p, ok := t.portProtocols[port]; ok && !compatibleProtocols(p, l.Protocol) {
 		msg := fmt.Sprintf("port %d is already served as %s", port, p)
 		conds(true, accepted, true, resolved, true, string(gwv1.ListenerReasonProtocolConflict), msg)
 		t.d.Error(obj, "listener-conflict", field+".port", "%s; listener not served", msg)
@@ -392,6 +406,12 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 		if reason != "" {
 			conds(true, accepted, false, reason, false, noConflict, msg)
 			t.d.Error(obj, "invalid-certificate-ref", field+".tls", "%s; listener not served", msg)
+			return nil
+		}
+		if owner := t.l4.passthroughHosts[port][host]; owner != "" {
+			msg := fmt.Sprintf("host %q on port %d is taken by TLS listener %s", host, port, owner)
+			conds(true, accepted, true, resolved, true, string(gwv1.ListenerReasonHostnameConflict), msg)
+			t.d.Error(obj, "listener-conflict", field+".hostname", "%s; listener not served", msg)
 			return nil
 		}
 		server, existing := t.b.TLSHost(port, host, sds, obj)
@@ -428,7 +448,7 @@ func (t *translator) certificate(gw *gwv1.Gateway, l gwv1.Listener) (sds string,
 		return "", nil, nil, invalid, fmt.Sprintf("TLS mode %s is not supported yet (Terminate is)", *l.TLS.Mode)
 	}
 	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
-		return "", nil, nil, invalid, "HTTPS listener has no tls.certificateRefs"
+		return "", nil, nil, invalid, fmt.Sprintf("%s listener has no tls.certificateRefs", l.Protocol)
 	}
 	ref := l.TLS.CertificateRefs[0]
 	if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {

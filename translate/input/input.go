@@ -11,6 +11,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gwv1a3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 )
 
@@ -33,6 +35,8 @@ const (
 	KindGateway        Kind = "Gateway"
 	KindHTTPRoute      Kind = "HTTPRoute"
 	KindGRPCRoute      Kind = "GRPCRoute"
+	KindTCPRoute       Kind = "TCPRoute"
+	KindTLSRoute       Kind = "TLSRoute"
 	KindReferenceGrant Kind = "ReferenceGrant"
 	// KindBackendTLSPolicy is a Gateway API policy (v1) on Services.
 	KindBackendTLSPolicy Kind = "BackendTLSPolicy"
@@ -56,6 +60,14 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "Gateway"}:          KindGateway,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "HTTPRoute"}:        KindHTTPRoute,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "GRPCRoute"}:        KindGRPCRoute,
+	// TCPRoute and TLSRoute: v1 (standard channel since v1.5) and the alpha
+	// versions the experimental CRDs still serve. Every version has the same
+	// JSON schema, so all decode into the v1 Go type.
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "TCPRoute"}:       KindTCPRoute,
+	{Group: GatewayAPIGroup, Version: "v1alpha2", Kind: "TCPRoute"}: KindTCPRoute,
+	{Group: GatewayAPIGroup, Version: "v1", Kind: "TLSRoute"}:       KindTLSRoute,
+	{Group: GatewayAPIGroup, Version: "v1alpha2", Kind: "TLSRoute"}: KindTLSRoute,
+	{Group: GatewayAPIGroup, Version: "v1alpha3", Kind: "TLSRoute"}: KindTLSRoute,
 	// ReferenceGrant is served as v1beta1 (and, schema-identical, v1).
 	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
@@ -126,6 +138,8 @@ type Snapshot struct {
 	Gateways        map[NamespacedName]*gwv1.Gateway
 	HTTPRoutes      map[NamespacedName]*gwv1.HTTPRoute
 	GRPCRoutes      map[NamespacedName]*gwv1.GRPCRoute
+	TCPRoutes       map[NamespacedName]*gwv1.TCPRoute
+	TLSRoutes       map[NamespacedName]*gwv1.TLSRoute
 	ReferenceGrants map[NamespacedName]*gwv1b1.ReferenceGrant
 	// BackendTLSPolicies (v1).
 	BackendTLSPolicies map[NamespacedName]*gwv1.BackendTLSPolicy
@@ -146,6 +160,8 @@ func NewSnapshot() *Snapshot {
 		Gateways:        map[NamespacedName]*gwv1.Gateway{},
 		HTTPRoutes:      map[NamespacedName]*gwv1.HTTPRoute{},
 		GRPCRoutes:      map[NamespacedName]*gwv1.GRPCRoute{},
+		TCPRoutes:       map[NamespacedName]*gwv1.TCPRoute{},
+		TLSRoutes:       map[NamespacedName]*gwv1.TLSRoute{},
 		ReferenceGrants: map[NamespacedName]*gwv1b1.ReferenceGrant{},
 
 		BackendTLSPolicies: map[NamespacedName]*gwv1.BackendTLSPolicy{},
@@ -194,6 +210,16 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.HTTPRoutes[nn] = o
 	case *gwv1.GRPCRoute:
 		s.GRPCRoutes[nn] = o
+	case *gwv1.TCPRoute:
+		s.TCPRoutes[nn] = o
+	case *gwv1a2.TCPRoute:
+		s.TCPRoutes[nn] = TCPRouteV1(o)
+	case *gwv1.TLSRoute:
+		s.TLSRoutes[nn] = o
+	case *gwv1a2.TLSRoute:
+		s.TLSRoutes[nn] = TLSRouteV1Alpha2(o)
+	case *gwv1a3.TLSRoute:
+		s.TLSRoutes[nn] = (*gwv1.TLSRoute)(o)
 	case *gwv1b1.ReferenceGrant:
 		s.ReferenceGrants[nn] = o
 	case *gwv1.BackendTLSPolicy:

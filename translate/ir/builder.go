@@ -19,6 +19,9 @@ type Builder struct {
 	https    map[uint32]map[string]*TLSServer
 	backends map[string]*Backend
 	secrets  map[string]*Secret
+	// tcp and passthrough: see tcpbuilder.go.
+	tcp         map[uint32]*TCPProxy
+	passthrough map[uint32]map[string]*TCPProxy
 }
 
 // NewBuilder starts an empty gateway for group; listeners bind address.
@@ -30,6 +33,9 @@ func NewBuilder(group, address string) *Builder {
 		https:    map[uint32]map[string]*TLSServer{},
 		backends: map[string]*Backend{},
 		secrets:  map[string]*Secret{},
+
+		tcp:         map[uint32]*TCPProxy{},
+		passthrough: map[uint32]map[string]*TCPProxy{},
 	}
 }
 
@@ -124,6 +130,7 @@ func (b *Builder) Build() *Gateway {
 		}
 		gw.Listeners = append(gw.Listeners, l)
 	}
+	gw.Listeners = b.buildTCP(gw.Listeners)
 	sort.SliceStable(gw.Listeners, func(i, j int) bool { return gw.Listeners[i].Port < gw.Listeners[j].Port })
 	return gw
 }

@@ -41,6 +41,11 @@ type Listener struct {
 	Routes *RouteTable `json:"routes,omitempty"`
 	// HTTPS: one entry per server, each with its own SNI match and route table.
 	Servers []*TLSServer `json:"servers,omitempty"`
+	// HTTPS and TLS: TLS passthrough chains, one per SNI host, sorted like
+	// servers; never the same host as a server.
+	Passthrough []*TCPProxy `json:"passthrough,omitempty"`
+	// TCP: the port's single proxy.
+	TCP *TCPProxy `json:"tcp,omitempty"`
 }
 
 // TLSServer is one HTTPS filter chain: clients whose SNI matches Hosts get

@@ -52,6 +52,10 @@ func newObject(k input.Kind) runtime.Object {
 		return &gwv1.HTTPRoute{}
 	case input.KindGRPCRoute:
 		return &gwv1.GRPCRoute{}
+	case input.KindTCPRoute:
+		return &gwv1.TCPRoute{}
+	case input.KindTLSRoute:
+		return &gwv1.TLSRoute{}
 	case input.KindReferenceGrant:
 		return &gwv1b1.ReferenceGrant{}
 	case input.KindBackendTLSPolicy:
