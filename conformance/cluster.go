@@ -11,9 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -57,7 +59,8 @@ func newScheme() (*runtime.Scheme, error) {
 func statusKinds() []client.Object {
 	return []client.Object{
 		&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{},
-		&gwv1.BackendTLSPolicy{}, &gwv1a2.TCPRoute{}, &gwv1a2.UDPRoute{}, &gwv1.TLSRoute{},
+		&gwv1.BackendTLSPolicy{}, &gwv1.TCPRoute{}, &gwv1a2.TCPRoute{}, &gwv1a2.UDPRoute{},
+		&gwv1.TLSRoute{}, &gwv1a2.TLSRoute{}, &gwv1a3.TLSRoute{},
 		&gwv1.ListenerSet{},
 		&corev1.Pod{}, &appsv1.Deployment{}, &corev1.Service{},
 	}
@@ -70,20 +73,53 @@ func newAPIStore() (*apiStore, error) {
 	}
 	raw := fake.NewClientBuilder().WithScheme(scheme).WithStatusSubresource(statusKinds()...).
 		WithObjects(crds()...).Build()
+	def, err := newDefaulter(scheme)
+	if err != nil {
+		return nil, err
+	}
 	s := &apiStore{raw: raw, dirty: make(chan struct{}, 1)}
 	s.Client = interceptor.NewClient(raw, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			obj.SetGeneration(1)
+			if err := def.apply(obj); err != nil {
+				return err
+			}
 			defer s.wake()
 			return c.Create(ctx, obj, opts...)
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			defer s.wake()
+			if err := def.apply(obj); err != nil {
+				return err
+			}
 			return s.bumpGeneration(ctx, c, obj, func() error { return c.Update(ctx, obj, opts...) })
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 			defer s.wake()
-			return s.bumpGeneration(ctx, c, obj, func() error { return c.Patch(ctx, obj, patch, opts...) })
+			return s.bumpGeneration(ctx, c, obj, func() error {
+				if err := c.Patch(ctx, obj, patch, opts...); err != nil {
+					return err
+				}
+				// Defaults apply to the patched object, as on the API server.
+				before := obj.DeepCopyObject()
+				if err := def.apply(obj); err != nil {
+					return err
+				}
+				if reflect.DeepEqual(before, obj) {
+					return nil
+				}
+				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+					err := c.Update(ctx, obj)
+					if apierrors.IsConflict(err) {
+						latest := obj.DeepCopyObject().(client.Object)
+						if gerr := c.Get(ctx, client.ObjectKeyFromObject(obj), latest); gerr != nil {
+							return gerr
+						}
+						obj.SetResourceVersion(latest.GetResourceVersion())
+					}
+					return err
+				})
+			})
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			defer s.wake()
@@ -120,8 +156,19 @@ func (s *apiStore) bumpGeneration(ctx context.Context, c client.WithWatch, obj c
 	if reflect.DeepEqual(specOf(before), specOf(obj)) {
 		return nil
 	}
-	obj.SetGeneration(before.GetGeneration() + 1)
-	return c.Update(ctx, obj)
+	gen := before.GetGeneration() + 1
+	// The controller may write status in between: retry on conflicts with
+	// the latest object, as a real API server would never fail this.
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj.SetGeneration(gen)
+		err := c.Update(ctx, obj)
+		if apierrors.IsConflict(err) {
+			if gerr := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); gerr != nil {
+				return gerr
+			}
+		}
+		return err
+	})
 }
 
 // specOf is an object without metadata and status: what generation tracks.
@@ -258,8 +305,9 @@ func podFor(d *appsv1.Deployment, name, ip string) *corev1.Pod {
 		Spec: *d.Spec.Template.Spec.DeepCopy(),
 	}
 	p.Status = corev1.PodStatus{
-		Phase: corev1.PodRunning,
-		PodIP: ip,
+		Phase:  corev1.PodRunning,
+		PodIP:  ip,
+		PodIPs: []corev1.PodIP{{IP: ip}},
 		Conditions: []corev1.PodCondition{
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue},
 		},

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gwv1a3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	"github.com/hxds/hxds/routecheck"
@@ -120,6 +122,13 @@ func (c *controller) snapshot(ctx context.Context) (*input.Snapshot, error) {
 		{input.KindHTTPRoute, &gwv1.HTTPRouteList{}},
 		{input.KindGRPCRoute, &gwv1.GRPCRouteList{}},
 		{input.KindReferenceGrant, &gwv1b1.ReferenceGrantList{}},
+		{input.KindReferenceGrant, &gwv1.ReferenceGrantList{}},
+		{input.KindTCPRoute, &gwv1.TCPRouteList{}},
+		{input.KindTCPRoute, &gwv1a2.TCPRouteList{}},
+		{input.KindTLSRoute, &gwv1.TLSRouteList{}},
+		{input.KindTLSRoute, &gwv1a2.TLSRouteList{}},
+		{input.KindTLSRoute, &gwv1a3.TLSRouteList{}},
+		{input.KindBackendTLSPolicy, &gwv1.BackendTLSPolicyList{}},
 	}
 	for _, l := range lists {
 		if err := c.store.raw.List(ctx, l.list); err != nil {
@@ -185,29 +194,84 @@ func (c *controller) writeStatus(ctx context.Context, st *gatewayapi.Status) err
 	for _, r := range st.GRPCRoutes {
 		ours["GRPCRoute/"+r.Namespace+"/"+r.Name] = r.Status.Parents
 	}
-	httpRoutes := &gwv1.HTTPRouteList{}
-	if err := w.List(ctx, httpRoutes); err != nil {
-		return fmt.Errorf("list httproutes: %w", err)
+	for _, r := range st.TCPRoutes {
+		ours["TCPRoute/"+r.Namespace+"/"+r.Name] = r.Status.Parents
 	}
-	for i := range httpRoutes.Items {
-		r := &httpRoutes.Items[i]
-		next := r.Status.RouteStatus
-		next.Parents = mergeParents(r.Status.Parents, ours["HTTPRoute/"+r.Namespace+"/"+r.Name], now)
-		if err := update(ctx, w, r, &r.Status.RouteStatus, next); err != nil {
+	for _, r := range st.TLSRoutes {
+		ours["TLSRoute/"+r.Namespace+"/"+r.Name] = r.Status.Parents
+	}
+	// Every served version of every route kind: the API keeps each object
+	// in the version it was written in.
+	routeLists := []struct {
+		kind string
+		list client.ObjectList
+	}{
+		{"HTTPRoute", &gwv1.HTTPRouteList{}}, {"GRPCRoute", &gwv1.GRPCRouteList{}},
+		{"TCPRoute", &gwv1.TCPRouteList{}}, {"TCPRoute", &gwv1a2.TCPRouteList{}},
+		{"TLSRoute", &gwv1.TLSRouteList{}}, {"TLSRoute", &gwv1a2.TLSRouteList{}}, {"TLSRoute", &gwv1a3.TLSRouteList{}},
+	}
+	for _, rl := range routeLists {
+		if err := w.List(ctx, rl.list); err != nil {
+			return fmt.Errorf("list %s: %w", rl.kind, err)
+		}
+		items, err := meta.ExtractList(rl.list)
+		if err != nil {
+			return fmt.Errorf("list %s: %w", rl.kind, err)
+		}
+		for _, item := range items {
+			obj, ok := item.(client.Object)
+			if !ok {
+				continue
+			}
+			rs := routeStatusOf(obj)
+			if rs == nil {
+				continue
+			}
+			next := *rs
+			next.Parents = mergeParents(rs.Parents, ours[rl.kind+"/"+obj.GetNamespace()+"/"+obj.GetName()], now)
+			if err := update(ctx, w, obj, rs, next); err != nil {
+				return err
+			}
+		}
+	}
+	for _, p := range st.BackendTLSPolicies {
+		obj := &gwv1.BackendTLSPolicy{}
+		if err := w.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: p.Name}, obj); err != nil {
+			continue
+		}
+		next := *p.Status.DeepCopy()
+		for i := range next.Ancestors {
+			for _, old := range obj.Status.Ancestors {
+				if reflect.DeepEqual(old.AncestorRef, next.Ancestors[i].AncestorRef) {
+					next.Ancestors[i].Conditions = stamp(old.Conditions, next.Ancestors[i].Conditions, now)
+				}
+			}
+			next.Ancestors[i].Conditions = stamp(nil, next.Ancestors[i].Conditions, now)
+		}
+		if err := update(ctx, w, obj, &obj.Status, next); err != nil {
 			return err
 		}
 	}
-	grpcRoutes := &gwv1.GRPCRouteList{}
-	if err := w.List(ctx, grpcRoutes); err != nil {
-		return fmt.Errorf("list grpcroutes: %w", err)
-	}
-	for i := range grpcRoutes.Items {
-		r := &grpcRoutes.Items[i]
-		next := r.Status.RouteStatus
-		next.Parents = mergeParents(r.Status.Parents, ours["GRPCRoute/"+r.Namespace+"/"+r.Name], now)
-		if err := update(ctx, w, r, &r.Status.RouteStatus, next); err != nil {
-			return err
-		}
+	return nil
+}
+
+// routeStatusOf is the RouteStatus inside any route object.
+func routeStatusOf(obj client.Object) *gwv1.RouteStatus {
+	switch r := obj.(type) {
+	case *gwv1.HTTPRoute:
+		return &r.Status.RouteStatus
+	case *gwv1.GRPCRoute:
+		return &r.Status.RouteStatus
+	case *gwv1.TCPRoute:
+		return &r.Status.RouteStatus
+	case *gwv1a2.TCPRoute:
+		return &r.Status.RouteStatus
+	case *gwv1.TLSRoute:
+		return &r.Status.RouteStatus
+	case *gwv1a2.TLSRoute:
+		return &r.Status.RouteStatus
+	case *gwv1a3.TLSRoute:
+		return &r.Status.RouteStatus
 	}
 	return nil
 }
@@ -242,7 +306,7 @@ func mergeParents(old, ours []gwv1.RouteParentStatus, now metav1.Time) []gwv1.Ro
 		p.Conditions = stamp(nil, p.Conditions, now)
 		out = append(out, p)
 	}
-	if out == nil {
+	if out == nil && old != nil {
 		out = []gwv1.RouteParentStatus{}
 	}
 	return out

@@ -24,6 +24,9 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backe
 		// requests, so only internally redirected errors reach fallback
 		// routes (custom-http-errors).
 		InternalOnlyHeaders: []string{ir.HeaderFallbackRoute, ir.HeaderFallbackService},
+		// A port in the Host header does not change which host matches, as
+		// in Istio's (so Higress's) route tables; the Gateway API requires it.
+		IgnorePortInHostMatching: true,
 	}
 	for _, vh := range rt.VirtualHosts {
 		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}

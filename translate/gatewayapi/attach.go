@@ -6,6 +6,7 @@ package gatewayapi
 
 import (
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 	"sort"
 	"strings"
 
@@ -182,6 +183,9 @@ func (t *translator) translateRoute(src *routeSource) {
 				counted[a.l] = true
 				a.l.status.AttachedRoutes++
 			}
+			if a.l.unserved {
+				continue
+			}
 			for _, h := range a.hosts {
 				a.l.claims = append(a.l.claims, hostClaim{host: h, kind: src.kind, route: src.nn()})
 				vh := t.virtualHost(a.l, h)
@@ -293,7 +297,13 @@ func (t *translator) namespaceAllowed(l *listener, ns string) bool {
 		if n == nil {
 			return false
 		}
-		return s.Matches(labels.Set(n.Labels))
+		// The API server labels every namespace with its name (Kubernetes
+		// ≥ 1.22); namespaces read from files may lack the label.
+		set := labels.Set{corev1.LabelMetadataName: n.Name}
+		for k, v := range n.Labels {
+			set[k] = v
+		}
+		return s.Matches(set)
 	}
 	return false
 }

@@ -79,6 +79,10 @@ type listener struct {
 	https bool
 	// server is the TLS server of an HTTPS listener.
 	server *ir.TLSServer
+	// unserved: the listener is accepted but its certificate does not
+	// resolve, so it serves nothing; routes still attach to it and count
+	// in attachedRoutes, as the spec requires.
+	unserved bool
 	// kinds allowed to attach.
 	allowHTTPRoute, allowGRPCRoute bool
 	// allowL4Route: a TCP listener takes TCPRoutes, a TLS one TLSRoutes
@@ -253,7 +257,9 @@ func (t *translator) translateGateways() {
 		for i, l := range gw.Spec.Listeners {
 			ls := gwv1.ListenerStatus{Name: l.Name}
 			if sl := t.translateListener(gw, i, l, &ls); sl != nil {
-				valid++
+				if !sl.unserved {
+					valid++
+				}
 				t.listeners[nn] = append(t.listeners[nn], sl)
 			}
 			gs.Status.Listeners = append(gs.Status.Listeners, ls)
@@ -355,6 +361,8 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 	}
 	if l.Protocol != gwv1.HTTPProtocolType && l.Protocol != gwv1.HTTPSProtocolType {
 		msg := fmt.Sprintf("protocol %s is not supported (HTTP, HTTPS, TLS and TCP are)", l.Protocol)
+		// No route kind can attach to a listener that is not served.
+		ls.SupportedKinds = []gwv1.RouteGroupKind{}
 		conds(false, string(gwv1.ListenerReasonUnsupportedProtocol), true, resolved, false, noConflict, msg)
 		t.d.Error(obj, "unsupported-protocol", field+".protocol", "%s; listener not served", msg)
 		return nil
@@ -406,7 +414,8 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 		if reason != "" {
 			conds(true, accepted, false, reason, false, noConflict, msg)
 			t.d.Error(obj, "invalid-certificate-ref", field+".tls", "%s; listener not served", msg)
-			return nil
+			sl.unserved = true
+			return sl
 		}
 		if owner := t.l4.passthroughHosts[port][host]; owner != "" {
 			msg := fmt.Sprintf("host %q on port %d is taken by TLS listener %s", host, port, owner)

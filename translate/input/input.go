@@ -222,6 +222,9 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.TLSRoutes[nn] = (*gwv1.TLSRoute)(o)
 	case *gwv1b1.ReferenceGrant:
 		s.ReferenceGrants[nn] = o
+	case *gwv1.ReferenceGrant:
+		// v1 and v1beta1 share the schema (v1beta1 is defined from v1).
+		s.ReferenceGrants[nn] = (*gwv1b1.ReferenceGrant)(o)
 	case *gwv1.BackendTLSPolicy:
 		s.BackendTLSPolicies[nn] = o
 	}
