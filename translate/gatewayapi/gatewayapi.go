@@ -35,8 +35,8 @@ type Status struct {
 	GRPCRoutes     []GRPCRouteStatus    `json:"grpcRoutes,omitempty"`
 	// BackendTLSPolicies: every policy, with the ancestors it has here.
 	BackendTLSPolicies []BackendTLSPolicyStatus `json:"backendTLSPolicies,omitempty"`
-	TCPRoutes      []TCPRouteStatus     `json:"tcpRoutes,omitempty"`
-	TLSRoutes      []TLSRouteStatus     `json:"tlsRoutes,omitempty"`
+	TCPRoutes          []TCPRouteStatus         `json:"tcpRoutes,omitempty"`
+	TLSRoutes          []TLSRouteStatus         `json:"tlsRoutes,omitempty"`
 }
 
 // GatewayClassStatus is the status of one GatewayClass of ours.
