@@ -89,6 +89,11 @@ func (d *dataPlane) exchange(req roundtripper.Request) (*roundtripper.CapturedRe
 	if out.ConnectionError != "" {
 		return nil, nil, fmt.Errorf("%w: %s", errConnection, out.ConnectionError)
 	}
+	if out.TCPProxy {
+		// TLSRoute and TCPRoute tests dial the gateway themselves (raw TCP,
+		// not through the RoundTripper), so no suite request gets here.
+		return nil, nil, fmt.Errorf("%w: %s is a tcp_proxy chain; TCP connections are not simulated", errConnection, out.FilterChain)
+	}
 	if rq.TLS {
 		if err := verifyServer(res, out.Certificates, req); err != nil {
 			return nil, nil, err
