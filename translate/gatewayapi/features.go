@@ -17,6 +17,30 @@ var supportedFeatures = []string{
 	"HTTPRoute",
 	"ReferenceGrant",
 	"GRPCRoute",
+	// Gateway extended.
+	"GatewayPort8080",
+	"GatewayAddressEmpty",
+	// HTTPRoute extended.
+	"HTTPRouteDestinationPortMatching",
+	"HTTPRouteQueryParamMatching",
+	"HTTPRouteMethodMatching",
+	"HTTPRouteResponseHeaderModification",
+	"HTTPRoutePathRedirect",
+	"HTTPRouteHostRewrite",
+	"HTTPRoutePathRewrite",
+	"HTTPRouteRequestMirror",
+	"HTTPRouteRequestMultipleMirrors",
+	"HTTPRouteRequestPercentageMirror",
+	"HTTPRouteRequestTimeout",
+	"HTTPRouteBackendTimeout",
+	"HTTPRouteParentRefPort",
+	"HTTPRouteNamedRouteRule",
+	"HTTPRoute303RedirectStatusCode",
+	"HTTPRoute307RedirectStatusCode",
+	"HTTPRoute308RedirectStatusCode",
+	"HTTPRouteRetry",
+	// GRPCRoute extended.
+	"GRPCRouteNamedRouteRule",
 }
 
 // SupportedFeatures returns the claimed features, sorted as the API requires.
