@@ -108,17 +108,7 @@ func newAPIStore() (*apiStore, error) {
 				if reflect.DeepEqual(before, obj) {
 					return nil
 				}
-				return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-					err := c.Update(ctx, obj)
-					if apierrors.IsConflict(err) {
-						latest := obj.DeepCopyObject().(client.Object)
-						if gerr := c.Get(ctx, client.ObjectKeyFromObject(obj), latest); gerr != nil {
-							return gerr
-						}
-						obj.SetResourceVersion(latest.GetResourceVersion())
-					}
-					return err
-				})
+				return updateOverConflicts(ctx, c, obj)
 			})
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
@@ -156,16 +146,26 @@ func (s *apiStore) bumpGeneration(ctx context.Context, c client.WithWatch, obj c
 	if reflect.DeepEqual(specOf(before), specOf(obj)) {
 		return nil
 	}
-	gen := before.GetGeneration() + 1
-	// The controller may write status in between: retry on conflicts with
-	// the latest object, as a real API server would never fail this.
+	obj.SetGeneration(before.GetGeneration() + 1)
+	return updateOverConflicts(ctx, c, obj)
+}
+
+// updateOverConflicts writes obj as the second half of one API write
+// (defaults, generation). The controller may write status in between, which
+// a real API server, doing both halves at once, would never conflict with:
+// retry on the latest resourceVersion, keeping obj's content.
+func updateOverConflicts(ctx context.Context, c client.Client, obj client.Object) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		obj.SetGeneration(gen)
 		err := c.Update(ctx, obj)
 		if apierrors.IsConflict(err) {
-			if gerr := c.Get(ctx, client.ObjectKeyFromObject(obj), obj); gerr != nil {
-				return gerr
+			latest, ok := obj.DeepCopyObject().(client.Object)
+			if !ok {
+				return err
 			}
+			if gerr := c.Get(ctx, client.ObjectKeyFromObject(obj), latest); gerr != nil {
+				return fmt.Errorf("refresh %s/%s after a conflict: %w", obj.GetNamespace(), obj.GetName(), gerr)
+			}
+			obj.SetResourceVersion(latest.GetResourceVersion())
 		}
 		return err
 	})

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -88,9 +89,6 @@ func TestConformance(t *testing.T) {
 		opts.EnableAllSupportedFeatures = true
 		opts.ExemptFeatures = features.SetsToNamesSet(features.MeshCoreFeatures, features.MeshExtendedFeatures, features.UDPRouteFeatures).UnsortedList()
 	}
-	// Known deviations, run by nobody: each needs a design hxds does not
-	// have, and the report says so.
-	opts.SkipTests = sets.List(sets.KeySet(knownDeviations))
 	cs, err := suite.NewConformanceTestSuite(opts)
 	if err != nil {
 		t.Fatalf("conformance suite: %v", err)
@@ -134,6 +132,14 @@ func TestConformance(t *testing.T) {
 	for _, f := range gatewayapi.SupportedFeatures() {
 		claimed.Insert(features.FeatureName(f.Name))
 	}
+	if *runOnly == "" {
+		// A claim must be backed by a test that ran and passed.
+		for _, f := range sets.List(claimed) {
+			if !passedWith(outcomes, f) {
+				t.Errorf("GatewayClass claims %s, but no conformance test exercising it passed", f)
+			}
+		}
+	}
 	report := Report(consts.BundleVersion, claimed, outcomes)
 	if *reportTo != "" {
 		if err := os.WriteFile(*reportTo, []byte(report), 0o644); err != nil {
@@ -155,6 +161,15 @@ var knownDeviations = map[string]string{
 	"HTTPRouteMultipleGateways": "every Gateway of a gateway group shares the group's per-port listeners " +
 		"(Higress's model: Gateways bind to the one higress-gateway Service), so two Gateways' catch-all " +
 		"routes on the same port and host compete in one route table instead of being isolated per Gateway address",
+}
+
+func passedWith(outcomes []Outcome, f features.FeatureName) bool {
+	for _, o := range outcomes {
+		if o.Result == Passed && slices.Contains(o.Test.Features, f) {
+			return true
+		}
+	}
+	return false
 }
 
 func missingFeatures(have suite.FeaturesSet, need []features.FeatureName) []string {

@@ -150,26 +150,20 @@ func (d *dataPlane) exchange(req roundtripper.Request) (*roundtripper.CapturedRe
 // client adds User-Agent and Accept-Encoding.
 func routecheckRequest(req roundtripper.Request) (routecheck.Request, error) {
 	u := req.URL
-	host, portStr, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		host, portStr = u.Host, "80"
-		if u.Scheme == "https" {
-			portStr = "443"
-		}
+	defaultPort := "80"
+	if u.Scheme == "https" {
+		defaultPort = "443"
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
+	port, err := gatewayPort(u.Host, defaultPort)
 	if err != nil {
-		return routecheck.Request{}, fmt.Errorf("port of %q: %w", u.Host, err)
-	}
-	if host != GatewayAddress {
-		return routecheck.Request{}, fmt.Errorf("%w: %s is not the gateway address", errConnection, host)
+		return routecheck.Request{}, err
 	}
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	rq := routecheck.Request{
-		Port:        uint32(port),
+		Port:        port,
 		Host:        u.Host,
 		Path:        u.RequestURI(),
 		Method:      method,
@@ -203,6 +197,23 @@ func routecheckRequest(req roundtripper.Request) (routecheck.Request, error) {
 		rq.Headers = append(rq.Headers, routecheck.Header{Name: "Content-Length", Value: strconv.Itoa(len(req.Body))})
 	}
 	return rq, nil
+}
+
+// gatewayPort is the port of address (host[:port]), which must be the
+// gateway's: nothing else is reachable.
+func gatewayPort(address, defaultPort string) (uint32, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		host, portStr = address, defaultPort
+	}
+	if host != GatewayAddress {
+		return 0, fmt.Errorf("%w: %s is not the gateway address", errConnection, host)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return 0, fmt.Errorf("port of %q: %w", address, err)
+	}
+	return uint32(port), nil
 }
 
 // localStatus is the status of a reply Envoy makes itself.

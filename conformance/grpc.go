@@ -3,7 +3,6 @@ package conformance
 import (
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,16 +46,10 @@ func (g grpcClient) SendRPC(_ *testing.T, address string, expected confgrpc.Expe
 		// answers every RPC the same way.
 		return &confgrpc.Response{}, fmt.Errorf("no request specified")
 	}
-	host, portStr, err := net.SplitHostPort(address)
+	// gRPC addresses always carry the port.
+	port, err := gatewayPort(address, "")
 	if err != nil {
-		return &confgrpc.Response{}, fmt.Errorf("address %q: %w", address, err)
-	}
-	if host != GatewayAddress {
-		return &confgrpc.Response{}, fmt.Errorf("%w: %s is not the gateway address", errConnection, host)
-	}
-	var port uint32
-	if _, err := fmt.Sscan(portStr, &port); err != nil {
-		return &confgrpc.Response{}, fmt.Errorf("port %q: %w", portStr, err)
+		return &confgrpc.Response{}, err
 	}
 	authority := address
 	rq := routecheck.Request{

@@ -102,39 +102,16 @@ func (t *translator) translateRoute(src *routeSource) {
 	var attachments []attachment
 	var acceptedBy []input.NamespacedName
 	for i, ref := range src.parents {
-		field := fmt.Sprintf("spec.parentRefs[%d]", i)
-		group, kind := input.GatewayAPIGroup, "Gateway"
-		if ref.Group != nil {
-			group = string(*ref.Group)
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		if group != input.GatewayAPIGroup || kind != "Gateway" {
-			continue // not a parent this controller manages
-		}
-		ns := src.meta.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		nn := input.NamespacedName{Namespace: ns, Name: string(ref.Name)}
-		if _, ours := t.gateways[nn]; !ours {
-			if t.snap.Gateways[nn] == nil {
-				t.d.Warn(obj, "parent-not-found", field, "Gateway %s does not exist", nn)
-			}
+		nn, field, ok := t.ourParent(obj, src.meta.Namespace, i, ref)
+		if !ok {
 			continue
 		}
-		ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName}
 		att, reason, msg := t.attach(src, ref, nn)
-		if reason != "" {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), false, reason, msg, gen))
-			t.d.Error(obj, "not-attached", field, "not attached to Gateway %s: %s (%s)", nn, msg, reason)
-		} else {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
+		parents = append(parents, t.parentStatus(obj, field, ref, nn, reason, msg, gen))
+		if reason == "" {
 			attachments = append(attachments, att...)
 			acceptedBy = append(acceptedBy, nn)
 		}
-		parents = append(parents, ps)
 	}
 	if len(parents) == 0 {
 		t.d.Ignore(obj, "no-parent", "no parentRef names a Gateway served by this controller")
@@ -550,4 +527,38 @@ func (t *translator) useClusters(src *routeSource, uses []clusterUse) {
 		}
 		t.http1Clusters[u.name] = true
 	}
+}
+
+// ourParent resolves parentRefs[i] of a route in namespace ns to a Gateway
+// this controller serves. ok is false for parents of other kinds and for
+// Gateways of other classes; a Gateway that does not exist is reported.
+func (t *translator) ourParent(obj diag.Object, ns string, i int, ref gwv1.ParentReference) (nn input.NamespacedName, field string, ok bool) {
+	field = fmt.Sprintf("spec.parentRefs[%d]", i)
+	if (ref.Group != nil && string(*ref.Group) != input.GatewayAPIGroup) || (ref.Kind != nil && *ref.Kind != "Gateway") {
+		return nn, field, false
+	}
+	if ref.Namespace != nil && *ref.Namespace != "" {
+		ns = string(*ref.Namespace)
+	}
+	nn = input.NamespacedName{Namespace: ns, Name: string(ref.Name)}
+	if _, ours := t.gateways[nn]; !ours {
+		if t.snap.Gateways[nn] == nil {
+			t.d.Warn(obj, "parent-not-found", field, "Gateway %s does not exist", nn)
+		}
+		return nn, field, false
+	}
+	return nn, field, true
+}
+
+// parentStatus is a route's status for one of our parents with its Accepted
+// condition: rejected with reason and msg (reported), or accepted.
+func (t *translator) parentStatus(obj diag.Object, field string, ref gwv1.ParentReference, nn input.NamespacedName, reason, msg string, gen int64) gwv1.RouteParentStatus {
+	ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName}
+	if reason != "" {
+		ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), false, reason, msg, gen))
+		t.d.Error(obj, "not-attached", field, "not attached to Gateway %s: %s (%s)", nn, msg, reason)
+		return ps
+	}
+	ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
+	return ps
 }

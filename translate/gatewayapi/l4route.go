@@ -64,31 +64,15 @@ func (t *translator) translateL4Route(r *l4Route) {
 	var parents []gwv1.RouteParentStatus
 	var targets []l4Attachment
 	for i, ref := range r.parents {
-		field := fmt.Sprintf("spec.parentRefs[%d]", i)
-		if (ref.Group != nil && string(*ref.Group) != input.GatewayAPIGroup) || (ref.Kind != nil && *ref.Kind != "Gateway") {
-			continue // not a parent this controller manages
-		}
-		ns := r.meta.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		nn := input.NamespacedName{Namespace: ns, Name: string(ref.Name)}
-		if _, ours := t.gateways[nn]; !ours {
-			if t.snap.Gateways[nn] == nil {
-				t.d.Warn(obj, "parent-not-found", field, "Gateway %s does not exist", nn)
-			}
+		nn, field, ok := t.ourParent(obj, r.meta.Namespace, i, ref)
+		if !ok {
 			continue
 		}
-		ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: ControllerName}
 		ls, reason, msg := t.attachL4(r, ref, nn)
-		if reason != "" {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), false, reason, msg, gen))
-			t.d.Error(obj, "not-attached", field, "not attached to Gateway %s: %s (%s)", nn, msg, reason)
-		} else {
-			ps.Conditions = append(ps.Conditions, condition(string(gwv1.RouteConditionAccepted), true, string(gwv1.RouteReasonAccepted), "", gen))
+		parents = append(parents, t.parentStatus(obj, field, ref, nn, reason, msg, gen))
+		if reason == "" {
 			targets = append(targets, ls...)
 		}
-		parents = append(parents, ps)
 	}
 	if len(parents) == 0 {
 		t.d.Ignore(obj, "no-parent", "no parentRef names a Gateway served by this controller")
