@@ -150,6 +150,9 @@ func (e *evaluator) evalCors(res *FilterResult) {
 		if c.MaxAge != "" {
 			resp.set("access-control-max-age", c.MaxAge)
 		}
+		// The reply goes through the encoder filters, the CORS filter's
+		// own encodeHeaders included (allow-origin, expose-headers).
+		e.corsResponseHeaders(resp)
 		e.localReply = true
 		e.corsOrigin = ""
 		e.out.Status = 200

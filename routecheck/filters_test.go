@@ -204,6 +204,8 @@ func TestCors(t *testing.T) {
 	want := map[string]string{
 		"access-control-allow-origin": "https://app.example.com", "access-control-allow-credentials": "true",
 		"access-control-allow-methods": "GET,POST", "access-control-allow-headers": "x-a,x-b", "access-control-max-age": "600",
+		// The reply passes the CORS filter's encodeHeaders too.
+		"access-control-expose-headers": "x-trace",
 	}
 	if o.Status != 200 || o.Forwarded || !reflect.DeepEqual(o.ResponseHeaders, want) {
 		t.Errorf("preflight: status %d forwarded %v headers %v", o.Status, o.Forwarded, o.ResponseHeaders)
@@ -218,5 +220,15 @@ func TestCors(t *testing.T) {
 	o = eval(t, res, Request{Host: "h", Headers: []Header{{"origin", "https://evil.example.com"}}})
 	if _, ok := o.ResponseHeaders["access-control-allow-origin"]; ok {
 		t.Errorf("origin not allowed: %v", o.ResponseHeaders)
+	}
+	// forward_not_matching_preflights: false answers it, without allow-origin.
+	r.TypedPerFilterConfig["envoy.filters.http.cors"] = optional(t, &corsv3.CorsPolicy{
+		AllowOriginStringMatch:       []*matcherv3.StringMatcher{sm("exact", "https://app.example.com")},
+		AllowMethods:                 "GET,POST",
+		ForwardNotMatchingPreflights: wrapperspb.Bool(false),
+	})
+	o = eval(t, res, preflight("https://evil.example.com"))
+	if _, ok := o.ResponseHeaders["access-control-allow-origin"]; o.Forwarded || o.Status != 200 || ok || o.ResponseHeaders["access-control-allow-methods"] != "GET,POST" {
+		t.Errorf("preflight from another origin, not forwarded: status %d forwarded %v headers %v", o.Status, o.Forwarded, o.ResponseHeaders)
 	}
 }

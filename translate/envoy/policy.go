@@ -187,6 +187,9 @@ func corsPolicy(c *ir.Cors) *corsv3.CorsPolicy {
 		ExposeHeaders:    strings.Join(c.ExposeHeaders, ","),
 		AllowCredentials: wrapperspb.Bool(c.AllowCredentials),
 	}
+	if c.AnswerAllPreflights {
+		p.ForwardNotMatchingPreflights = wrapperspb.Bool(false)
+	}
 	for _, o := range c.AllowOrigins {
 		p.AllowOriginStringMatch = append(p.AllowOriginStringMatch, stringMatcher(o))
 	}

@@ -48,10 +48,10 @@ func Build(gw *ir.Gateway) *Resources {
 		r.Listeners = append(r.Listeners, buildListener(l))
 		switch l.Protocol {
 		case ir.ProtocolHTTP:
-			r.Routes = append(r.Routes, buildRouteConfig(l.Routes, false, gw.Backends))
+			r.Routes = append(r.Routes, buildRouteConfig(l.Routes, servedOn{port: l.Port}, gw.Backends))
 		case ir.ProtocolHTTPS:
 			for _, s := range l.Servers {
-				r.Routes = append(r.Routes, buildRouteConfig(s.Routes, true, gw.Backends))
+				r.Routes = append(r.Routes, buildRouteConfig(s.Routes, servedOn{port: l.Port, tls: true}, gw.Backends))
 			}
 		}
 	}

@@ -10,11 +10,18 @@ import (
 	"github.com/hxds/hxds/translate/ir"
 )
 
-// buildRouteConfig builds one route table; tls says whether it is served on a
-// TLS listener, which decides what HTTPSRedirect routes do.
+// servedOn is the listener a route table is served on: TLS decides what
+// HTTPSRedirect routes do, and Gateway API redirects derive their port
+// from it.
+type servedOn struct {
+	port uint32
+	tls  bool
+}
+
+// buildRouteConfig builds one route table for the listener it is served on.
 // Backends supply the hash policy of ring-hash backends, which Envoy takes
 // from the route (as Istio derives it from a DestinationRule).
-func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backend) *routev3.RouteConfiguration {
+func buildRouteConfig(rt *ir.RouteTable, on servedOn, backends map[string]*ir.Backend) *routev3.RouteConfiguration {
 	rc := &routev3.RouteConfiguration{
 		Name: rt.Name,
 		// Clusters appear in CDS before the routes that use them, but Envoy
@@ -31,7 +38,7 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backe
 	for _, vh := range rt.VirtualHosts {
 		out := &routev3.VirtualHost{Name: vh.Name, Domains: vh.Domains}
 		for _, r := range vh.Routes {
-			out.Routes = append(out.Routes, buildRoutes(r, tls, backends)...)
+			out.Routes = append(out.Routes, buildRoutes(r, on, backends)...)
 		}
 		rc.VirtualHosts = append(rc.VirtualHosts, out)
 	}
@@ -40,17 +47,17 @@ func buildRouteConfig(rt *ir.RouteTable, tls bool, backends map[string]*ir.Backe
 
 // buildRoutes emits one Envoy route per IR match, all with the IR route's
 // name and action, as Istio does for an HTTPRoute with several matches.
-func buildRoutes(r *ir.Route, tls bool, backends map[string]*ir.Backend) []*routev3.Route {
+func buildRoutes(r *ir.Route, on servedOn, backends map[string]*ir.Backend) []*routev3.Route {
 	out := make([]*routev3.Route, 0, len(r.Matches))
 	for _, m := range r.Matches {
 		er := &routev3.Route{Name: r.Name, Match: buildMatch(m)}
 		switch {
-		case r.HTTPSRedirect && !tls && r.Redirect == nil:
-			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(&ir.Redirect{Scheme: "https", Code: 308})}
+		case r.HTTPSRedirect && !on.tls && r.Redirect == nil:
+			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(&ir.Redirect{Scheme: "https", Code: 308}, on)}
 		case r.Forward != nil:
 			er.Action = &routev3.Route_Route{Route: buildForward(r.Forward)}
 		case r.Redirect != nil:
-			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(r.Redirect)}
+			er.Action = &routev3.Route_Redirect{Redirect: buildRedirect(r.Redirect, on)}
 		case r.Direct != nil:
 			er.Action = &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
 				Status: r.Direct.Status,
@@ -149,8 +156,11 @@ func buildForward(f *ir.Forward) *routev3.RouteAction {
 	return ra
 }
 
-func buildRedirect(r *ir.Redirect) *routev3.RedirectAction {
+func buildRedirect(r *ir.Redirect, on servedOn) *routev3.RedirectAction {
 	ra := &routev3.RedirectAction{HostRedirect: r.Host, PortRedirect: r.Port}
+	if r.DerivePort && r.Port == 0 {
+		ra.PortRedirect = derivedRedirectPort(r, on)
+	}
 	if r.Scheme != "" {
 		ra.SchemeRewriteSpecifier = &routev3.RedirectAction_SchemeRedirect{SchemeRedirect: r.Scheme}
 	}
@@ -173,4 +183,41 @@ func buildRedirect(r *ir.Redirect) *routev3.RedirectAction {
 		ra.ResponseCode = routev3.RedirectAction_MOVED_PERMANENTLY
 	}
 	return ra
+}
+
+// derivedRedirectPort is the port_redirect of a Gateway API redirect that
+// names no port. The spec's port is the well-known port of the redirect's
+// scheme when it sets one, else the listener's, and is not written when it
+// is the scheme's default. Envoy's Location takes the port from
+// port_redirect; without one, from the request's Host unless host_redirect
+// replaces it, and it drops the Host's port when the scheme changes away
+// from that port's default. So port_redirect stays 0 only for a default
+// port that Envoy already leaves out: host_redirect is set, or the listener
+// is on its scheme's default port (the Host carries no port or that one).
+func derivedRedirectPort(r *ir.Redirect, on servedOn) uint32 {
+	listenerScheme := "http"
+	if on.tls {
+		listenerScheme = "https"
+	}
+	scheme, port := listenerScheme, on.port
+	if r.Scheme != "" {
+		scheme = r.Scheme
+		if wk := wellKnownPort(r.Scheme); wk != 0 {
+			port = wk
+		}
+	}
+	if port == wellKnownPort(scheme) && (r.Host != "" || on.port == wellKnownPort(listenerScheme)) {
+		return 0
+	}
+	return port
+}
+
+func wellKnownPort(scheme string) uint32 {
+	switch scheme {
+	case "http":
+		return 80
+	case "https":
+		return 443
+	}
+	return 0
 }

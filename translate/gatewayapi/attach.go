@@ -223,7 +223,8 @@ func (t *translator) attach(src *routeSource, ref gwv1.ParentReference, nn input
 			}
 			continue
 		}
-		out = append(out, attachment{l: l, hosts: hosts})
+		// Attached, but a more specific listener takes some hostnames.
+		out = append(out, attachment{l: l, hosts: t.isolatedHosts(l, hosts)})
 	}
 	if len(out) == 0 {
 		if conflict != "" {
@@ -371,10 +372,11 @@ func (t *translator) emit() {
 // forwardTo resolves a rule's backendRefs and RequestMirror filters: the
 // forward action, or a 500 when no backend of weight > 0 is left. Invalid
 // refs set the route's ResolvedRefs reason; invalid mirrors are left out.
-func (t *translator) forwardTo(src *routeSource, field string, brs []gwv1.BackendRef, mirrors []pendingMirror, pol *rulePolicies, rr *ruleResult) (*ir.Forward, *ir.DirectResponse) {
+func (t *translator) forwardTo(src *routeSource, field string, backends []routeBackend, mirrors []pendingMirror, pol *rulePolicies, rr *ruleResult) (*ir.Forward, *ir.DirectResponse) {
 	obj := src.object()
 	forward := &ir.Forward{}
-	for bi, br := range brs {
+	for bi, b := range backends {
+		br := b.ref
 		bf := fmt.Sprintf("%s.backendRefs[%d]", field, bi)
 		name, reason, msg := t.backend(src, bf, br, rr)
 		if reason == reasonBackendTLSInvalid {
@@ -397,7 +399,9 @@ func (t *translator) forwardTo(src *routeSource, field string, brs []gwv1.Backen
 		if w > maxWeight {
 			w = maxWeight
 		}
-		forward.Destinations = append(forward.Destinations, ir.Destination{Backend: name, Weight: uint32(w)})
+		forward.Destinations = append(forward.Destinations, ir.Destination{
+			Backend: name, Weight: uint32(w), RequestHeaders: b.reqH, ResponseHeaders: b.respH,
+		})
 		forward.TotalWeight += uint32(w)
 	}
 	var direct *ir.DirectResponse
@@ -462,10 +466,10 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 		return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("Service %s not found", svcRef)
 	}
 	port := int32(*br.Port)
-	portName, found := "", false
+	portName, found, h2c := "", false, false
 	for _, sp := range svc.Spec.Ports {
 		if sp.Port == port {
-			portName, found = sp.Name, true
+			portName, found, h2c = sp.Name, true, speaksH2C(sp.AppProtocol)
 			break
 		}
 	}
@@ -486,6 +490,9 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 		return "", reasonBackendTLSInvalid, msg
 	}
 	t.registered[name] = true
+	if h2c {
+		t.h2cClusters[name] = true
+	}
 	be := t.b.AddBackend(&ir.Backend{
 		Name: name, Kind: kind, Host: beHost, Port: uint32(port),
 		Service: ir.ServiceRef{Namespace: svcRef.Namespace, Name: svcRef.Name}, TargetPortName: portName,
@@ -493,6 +500,20 @@ func (t *translator) backend(src *routeSource, field string, br gwv1.BackendRef,
 	t.applyBackendTLS(src, field, svcRef, svcPortName, be)
 	rr.clusters = append(rr.clusters, clusterUse{field: field, name: name})
 	return name, "", ""
+}
+
+// speaksH2C says whether a Service port's appProtocol declares HTTP/2
+// without TLS: the Gateway API's kubernetes.io/h2c, and the names Istio (so
+// Higress) reads as HTTP/2 (http2, grpc, grpc-web, h2c).
+func speaksH2C(appProtocol *string) bool {
+	if appProtocol == nil {
+		return false
+	}
+	switch strings.ToLower(*appProtocol) {
+	case "kubernetes.io/h2c", "h2c", "http2", "grpc", "grpc-web":
+		return true
+	}
+	return false
 }
 
 // clusterUse is a cluster a rule forwards or mirrors to.
@@ -507,6 +528,12 @@ func (t *translator) useClusters(src *routeSource, uses []clusterUse) {
 	for _, u := range uses {
 		be := t.b.Backend(u.name)
 		if be == nil {
+			continue
+		}
+		if t.h2cClusters[u.name] {
+			// The Service port declares HTTP/2 (prior knowledge): every
+			// route kind reaches it over HTTP/2.
+			be.HTTP2 = true
 			continue
 		}
 		if src.grpc() {

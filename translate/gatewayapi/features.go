@@ -20,12 +20,15 @@ var supportedFeatures = []string{
 	// Gateway extended.
 	"GatewayPort8080",
 	"GatewayAddressEmpty",
+	"GatewayHTTPListenerIsolation",
 	// HTTPRoute extended.
 	"HTTPRouteDestinationPortMatching",
 	"HTTPRouteQueryParamMatching",
 	"HTTPRouteMethodMatching",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRoutePathRedirect",
+	"HTTPRoutePortRedirect",
+	"HTTPRouteSchemeRedirect",
 	"HTTPRouteHostRewrite",
 	"HTTPRoutePathRewrite",
 	"HTTPRouteRequestMirror",
@@ -39,6 +42,9 @@ var supportedFeatures = []string{
 	"HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode",
 	"HTTPRouteRetry",
+	"HTTPRouteCORS",
+	"HTTPRouteBackendProtocolH2C",
+	"HTTPRouteBackendRequestHeaderModification",
 	// GRPCRoute extended.
 	"GRPCRouteNamedRouteRule",
 }

@@ -125,9 +125,9 @@ type translator struct {
 	// Clusters by upstream protocol: registered by this front-end, used by
 	// accepted GRPCRoutes (HTTP/2), by accepted HTTPRoutes, or registered as
 	// HTTP/1 by the Ingress front-end.
-	registered, grpcClusters, http1Clusters, ingressHTTP1 map[string]bool
-	hostOrder                                             []*ir.VirtualHost
-	order                                                 int
+	registered, grpcClusters, http1Clusters, h2cClusters, ingressHTTP1 map[string]bool
+	hostOrder                                                          []*ir.VirtualHost
+	order                                                              int
 
 	// BackendTLSPolicies: the winner per target, every policy naming each
 	// target, and all of them in precedence order (backendtls.go).
@@ -154,6 +154,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		registered:    map[string]bool{},
 		grpcClusters:  map[string]bool{},
 		http1Clusters: map[string]bool{},
+		h2cClusters:   map[string]bool{},
 		ingressHTTP1:  map[string]bool{},
 		tlsPolicies:   map[tlsTarget]*backendTLS{},
 		tlsByTarget:   map[tlsTarget][]*backendTLS{},
@@ -171,6 +172,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	t.resolveBackendTLS()
 	t.translateRoutes()
 	t.translateL4Routes()
+	t.isolationHosts()
 	t.emit()
 	t.backendTLSStatus()
 	sort.SliceStable(t.st.Gateways, func(i, j int) bool {

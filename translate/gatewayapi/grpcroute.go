@@ -102,13 +102,9 @@ func (t *translator) translateGRPCRules(src *routeSource, gr *gwv1.GRPCRoute) *r
 				break
 			}
 		}
+		var backends []routeBackend
 		if problem == "" {
-			for bi, br := range rule.BackendRefs {
-				if len(br.Filters) > 0 {
-					pf, problem = fmt.Sprintf("%s.backendRefs[%d].filters", field, bi), "backendRef filters are not supported yet"
-					break
-				}
-			}
+			backends, pf, problem = grpcRouteBackends(field, rule.BackendRefs)
 		}
 		if problem != "" {
 			drop(pf, "%s", problem)
@@ -133,11 +129,7 @@ func (t *translator) translateGRPCRules(src *routeSource, gr *gwv1.GRPCRoute) *r
 			drop(pf, "%s", problem)
 			continue
 		}
-		brs := make([]gwv1.BackendRef, len(rule.BackendRefs))
-		for i, br := range rule.BackendRefs {
-			brs[i] = br.BackendRef
-		}
-		forward, direct := t.forwardTo(src, field, brs, mirrors, &pol, rr)
+		forward, direct := t.forwardTo(src, field, backends, mirrors, &pol, rr)
 		for i, r := range routes {
 			r.Forward, r.Direct = forward, direct
 			r.RequestHeaders, r.ResponseHeaders = reqH, respH

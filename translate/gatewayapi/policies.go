@@ -195,7 +195,7 @@ func originMatch(o gwv1.CORSOrigin) (ir.StringMatch, string) {
 // answers a preflight with the requested method and headers then, which is
 // what the spec asks when credentials are allowed.
 func corsPolicy(f *gwv1.HTTPCORSFilter, field string) (c *ir.Cors, problem string, notes []note) {
-	c = &ir.Cors{}
+	c = &ir.Cors{AnswerAllPreflights: true}
 	if f.AllowCredentials != nil {
 		c.AllowCredentials = *f.AllowCredentials
 	}

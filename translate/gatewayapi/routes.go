@@ -146,14 +146,9 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			drop(field+".filters", "RequestRedirect and URLRewrite cannot be combined")
 			continue
 		}
-		for bi, br := range rule.BackendRefs {
-			if len(br.Filters) > 0 {
-				drop(fmt.Sprintf("%s.backendRefs[%d].filters", field, bi), "backendRef filters are not supported yet")
-				bad = true
-				break
-			}
-		}
-		if bad {
+		backends, bf, p := httpRouteBackends(field, rule.BackendRefs)
+		if p != "" {
+			drop(bf, "%s", p)
 			continue
 		}
 		for _, n := range notes {
@@ -167,11 +162,7 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 		var forward *ir.Forward
 		var direct *ir.DirectResponse
 		if redirect == nil {
-			brs := make([]gwv1.BackendRef, len(rule.BackendRefs))
-			for i, br := range rule.BackendRefs {
-				brs[i] = br.BackendRef
-			}
-			forward, direct = t.forwardTo(src, field, brs, mirrors, &pol, rr)
+			forward, direct = t.forwardTo(src, field, backends, mirrors, &pol, rr)
 		}
 
 		matches := rule.Matches
@@ -364,7 +355,7 @@ func prefixOf(m gwv1.HTTPRouteMatch) (string, bool) {
 // PathPrefix match: the exact half redirects to the replacement, the
 // prefix half ("/foo/") rewrites its prefix to "<replacement>/".
 func applyRedirect(r *ir.Route, f *gwv1.HTTPRequestRedirectFilter, m gwv1.HTTPRouteMatch) (extra *ir.Route, problem string) {
-	red := &ir.Redirect{Code: 302}
+	red := &ir.Redirect{Code: 302, DerivePort: true}
 	if f.StatusCode != nil {
 		switch *f.StatusCode {
 		case 301, 302, 303, 307, 308:

@@ -245,6 +245,10 @@ type Cors struct {
 	ExposeHeaders    []string      `json:"exposeHeaders,omitempty"`
 	AllowCredentials bool          `json:"allowCredentials,omitempty"`
 	MaxAge           *Duration     `json:"maxAge,omitempty"`
+	// AnswerAllPreflights answers preflights from origins that are not
+	// allowed too (without access-control-allow-origin) instead of
+	// forwarding them upstream, as the Gateway API requires.
+	AnswerAllPreflights bool `json:"answerAllPreflights,omitempty"`
 }
 
 // HeaderOps edits request or response headers.
@@ -354,6 +358,10 @@ type Redirect struct {
 	Path          string `json:"path,omitempty"`
 	PrefixRewrite string `json:"prefixRewrite,omitempty"`
 	Code          int    `json:"code,omitempty"`
+	// DerivePort applies the Gateway API's rule when Port is 0: the
+	// well-known port of Scheme when one is set, else the listener's port;
+	// 80 for http and 443 for https are left out of the Location.
+	DerivePort bool `json:"derivePort,omitempty"`
 }
 
 // DirectResponse answers with a fixed status and body.
