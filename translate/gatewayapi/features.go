@@ -39,6 +39,9 @@ var supportedFeatures = []string{
 	"HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode",
 	"HTTPRouteRetry",
+	// BackendTLSPolicy.
+	"BackendTLSPolicy",
+	"BackendTLSPolicySANValidation",
 	// GRPCRoute extended.
 	"GRPCRouteNamedRouteRule",
 }
