@@ -20,8 +20,10 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -225,6 +227,18 @@ func envoyVerify(vc *tlsv3.CertificateValidationContext, raw [][]byte) error {
 			return err
 		}
 		certs = append(certs, c)
+	}
+	if hashes := vc.GetVerifyCertificateHash(); len(hashes) > 0 {
+		sum := sha256.Sum256(raw[0])
+		got, ok := hex.EncodeToString(sum[:]), false
+		for _, h := range hashes {
+			if strings.EqualFold(strings.ReplaceAll(h, ":", ""), got) {
+				ok = true
+			}
+		}
+		if !ok {
+			return errors.New("certificate verify failed: the certificate hash is not allowed (verify_certificate_hash)")
+		}
 	}
 	roots, err := trustedCAs(vc)
 	if err != nil {

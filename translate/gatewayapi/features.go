@@ -20,6 +20,9 @@ var supportedFeatures = []string{
 	// Gateway extended.
 	"GatewayPort8080",
 	"GatewayAddressEmpty",
+	"GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback",
+	"GatewayBackendClientCertificate",
 	// HTTPRoute extended.
 	"HTTPRouteDestinationPortMatching",
 	"HTTPRouteQueryParamMatching",
