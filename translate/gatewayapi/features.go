@@ -23,6 +23,7 @@ var supportedFeatures = []string{
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayFrontendClientCertificateValidationInsecureFallback",
 	"GatewayBackendClientCertificate",
+	"GatewayHTTPSListenerDetectMisdirectedRequests",
 	// HTTPRoute extended.
 	"HTTPRouteDestinationPortMatching",
 	"HTTPRouteQueryParamMatching",

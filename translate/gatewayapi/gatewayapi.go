@@ -180,6 +180,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	t.translateRoutes()
 	t.translateL4Routes()
 	t.emit()
+	t.misdirected()
 	t.backendTLSStatus()
 	sort.SliceStable(t.st.Gateways, func(i, j int) bool {
 		a, b := t.st.Gateways[i], t.st.Gateways[j]
