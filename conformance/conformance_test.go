@@ -74,8 +74,9 @@ func TestConformance(t *testing.T) {
 			// Tests share the gateway's listeners (Higress merges every
 			// Gateway of a group into them), so they run one at a time.
 			DisableParallelTests: true,
-			RunTest:              *runOnly,
-			TimeoutConfig:        timeouts(),
+			// No RunTest: the suite infers the claimed features only without
+			// it; -conformance.run filters below instead.
+			TimeoutConfig: timeouts(),
 		},
 		Client:       h.Client,
 		Clientset:    h.Clientset,
@@ -132,7 +133,20 @@ func TestConformance(t *testing.T) {
 	for _, f := range gatewayapi.SupportedFeatures() {
 		claimed.Insert(features.FeatureName(f.Name))
 	}
-	if *runOnly == "" {
+	if *runOnly != "" {
+		ran := false
+		for _, o := range outcomes {
+			if o.Test.ShortName == *runOnly {
+				ran = o.Result == Passed || o.Result == Failed
+				if !ran {
+					t.Errorf("%s did not run: %s", *runOnly, o.Reason)
+				}
+			}
+		}
+		if !ran && !t.Failed() {
+			t.Errorf("no conformance test is named %s", *runOnly)
+		}
+	} else {
 		// A claim must be backed by a test that ran and passed.
 		for _, f := range sets.List(claimed) {
 			if !passedWith(outcomes, f) {

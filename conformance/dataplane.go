@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,7 +15,6 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -95,7 +92,7 @@ func (d *dataPlane) exchange(req roundtripper.Request) (*roundtripper.CapturedRe
 		return nil, nil, fmt.Errorf("%w: %s is a tcp_proxy chain; TCP connections are not simulated", errConnection, out.FilterChain)
 	}
 	if rq.TLS {
-		if err := verifyServer(res, out.Certificates, req); err != nil {
+		if err := verifyServer(res, out, req); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -406,10 +403,19 @@ func (d *dataPlane) deliver(res routecheck.Resources, out routecheck.Outcome, me
 	c, _ := res[resourcev3.ClusterType][out.Cluster].(*clusterv3.Cluster)
 	upstreamTLS := c.GetTransportSocket() != nil
 	proto := "HTTP/1.1"
+	var tlsInfo roundtripper.TLS
 	switch {
 	case port == httpsPort && env["TLS_SERVER_CERT"] != "":
 		if !upstreamTLS {
 			return upstreamResult{status: http.StatusBadRequest}, 0
+		}
+		info, alpn, err := d.upstreamHandshake(res, c, pod)
+		if err != nil {
+			return upstreamResult{reset: true}, 0
+		}
+		tlsInfo = info
+		if alpn == "h2" {
+			proto = "HTTP/2.0"
 		}
 	case upstreamTLS:
 		return upstreamResult{reset: true}, 0
@@ -465,6 +471,7 @@ func (d *dataPlane) deliver(res routecheck.Resources, out routecheck.Outcome, me
 		HTTPPort:  httpPort,
 		Namespace: pod.Namespace,
 		Pod:       pod.Name,
+		TLS:       tlsInfo,
 	}
 	return upstreamResult{status: http.StatusOK, headers: respHeaders, echo: echo}, delay
 }
@@ -541,47 +548,4 @@ func speaksH2(c *clusterv3.Cluster) bool {
 		return false
 	}
 	return o.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil || o.GetUseDownstreamProtocolConfig() != nil
-}
-
-// verifyServer is the client's TLS handshake: the certificate the chosen
-// filter chain serves must chain to the CA the test trusts and name the SNI.
-func verifyServer(res routecheck.Resources, sdsNames []string, req roundtripper.Request) error {
-	if len(sdsNames) == 0 {
-		return fmt.Errorf("%w: TLS handshake: the filter chain has no certificate", errConnection)
-	}
-	roots := x509.NewCertPool()
-	if len(req.ServerCertificate) > 0 && !roots.AppendCertsFromPEM(req.ServerCertificate) {
-		return fmt.Errorf("request's server certificate is not PEM")
-	}
-	var lastErr error
-	for _, name := range sdsNames {
-		s, ok := res[resourcev3.SecretType][name].(*tlsv3.Secret)
-		if !ok {
-			lastErr = fmt.Errorf("secret %s is not served", name)
-			continue
-		}
-		chain := s.GetTlsCertificate().GetCertificateChain().GetInlineBytes()
-		block, rest := pem.Decode(chain)
-		if block == nil {
-			lastErr = fmt.Errorf("secret %s has no PEM certificate", name)
-			continue
-		}
-		leaf, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			lastErr = fmt.Errorf("secret %s: %w", name, err)
-			continue
-		}
-		inter := x509.NewCertPool()
-		inter.AppendCertsFromPEM(rest)
-		opts := x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: req.ServerName}
-		if len(req.ServerCertificate) == 0 {
-			opts.Roots = nil
-		}
-		if _, err := leaf.Verify(opts); err != nil {
-			lastErr = err
-			continue
-		}
-		return nil
-	}
-	return fmt.Errorf("%w: TLS handshake: %v", errConnection, lastErr)
 }

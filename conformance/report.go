@@ -103,7 +103,7 @@ func writeProfile(b *strings.Builder, p suite.ConformanceProfile, claimed sets.S
 	fmt.Fprintf(b, "**Core: %s** — %d passed, %d failed, %d skipped.\n\n", coreResult, count[Passed], count[Failed], count[Skipped]+count[NotSupported])
 	writeRows(b, coreRows)
 
-	supported, passing := 0, 0
+	supported, passing, untested := 0, 0, 0
 	ext := sets.List(p.ExtendedFeatures)
 	fmt.Fprintf(b, "\n### Extended features\n\n| feature | claimed | result | tests |\n|---|---|---|---|\n")
 	for _, f := range ext {
@@ -111,8 +111,11 @@ func writeProfile(b *strings.Builder, p suite.ConformanceProfile, claimed sets.S
 		result := featureResult(rows)
 		if claimed.Has(f) {
 			supported++
-			if result == "passed" {
+			switch result {
+			case "passed":
 				passing++
+			case "no tests":
+				untested++
 			}
 		}
 		var names []string
@@ -125,7 +128,11 @@ func writeProfile(b *strings.Builder, p suite.ConformanceProfile, claimed sets.S
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", f, yes, result, strings.Join(names, ", "))
 	}
-	fmt.Fprintf(b, "\n%d of %d extended features claimed; %d of them pass every test.\n", supported, len(ext), passing)
+	fmt.Fprintf(b, "\n%d of %d extended features claimed; %d of them pass every test", supported, len(ext), passing)
+	if untested > 0 {
+		fmt.Fprintf(b, ", %d have no test in this profile", untested)
+	}
+	b.WriteString(".\n")
 	var skipped []Outcome
 	for _, rows := range byFeature {
 		for _, o := range rows {

@@ -101,7 +101,22 @@ func tlsFilterChain(s *ir.TLSServer, statPrefix string) *listenerv3.FilterChain 
 			CipherSuites:              s.Ciphers,
 		}
 	}
-	if s.ClientCA != "" {
+	switch {
+	case s.RejectClients:
+		// No certificate has the SHA-256 hash 00…00.
+		ctx.RequireClientCertificate = wrapperspb.Bool(true)
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			VerifyCertificateHash: []string{strings.Repeat("00", 32)},
+		}}
+	case s.ClientCA != "" && s.ClientCertOptional:
+		// Ask for a certificate, accept any (or none): the combined
+		// context adds ACCEPT_UNTRUSTED to the CAs from SDS.
+		ctx.RequireClientCertificate = wrapperspb.Bool(false)
+		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+			DefaultValidationContext:         &tlsv3.CertificateValidationContext{TrustChainVerification: tlsv3.CertificateValidationContext_ACCEPT_UNTRUSTED},
+			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: s.ClientCA, SdsConfig: adsSource()},
+		}}
+	case s.ClientCA != "":
 		ctx.RequireClientCertificate = wrapperspb.Bool(true)
 		ctx.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContextSdsSecretConfig{
 			ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: s.ClientCA, SdsConfig: adsSource()},

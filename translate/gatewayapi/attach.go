@@ -149,6 +149,7 @@ func (t *translator) translateRoute(src *routeSource) {
 	} else {
 		t.d.Accept(obj)
 		t.useClusters(src, rr.clusters)
+		t.applyBackendClientCerts(src, acceptedBy, rr.clusters)
 		t.policyAncestors(acceptedBy, rr)
 		counted := map[*listener]bool{}
 		hosts := t.hosts

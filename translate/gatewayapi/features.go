@@ -21,6 +21,10 @@ var supportedFeatures = []string{
 	"GatewayPort8080",
 	"GatewayAddressEmpty",
 	"GatewayHTTPListenerIsolation",
+	"GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback",
+	"GatewayBackendClientCertificate",
+	"GatewayHTTPSListenerDetectMisdirectedRequests",
 	// HTTPRoute extended.
 	"HTTPRouteDestinationPortMatching",
 	"HTTPRouteQueryParamMatching",
@@ -45,6 +49,9 @@ var supportedFeatures = []string{
 	"HTTPRouteCORS",
 	"HTTPRouteBackendProtocolH2C",
 	"HTTPRouteBackendRequestHeaderModification",
+	// BackendTLSPolicy.
+	"BackendTLSPolicy",
+	"BackendTLSPolicySANValidation",
 	// GRPCRoute extended.
 	"GRPCRouteNamedRouteRule",
 }

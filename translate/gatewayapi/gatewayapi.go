@@ -136,6 +136,11 @@ type translator struct {
 	tlsPolicyList []*backendTLS
 	// l4 is the state of TCP and TLS listeners (l4listener.go).
 	l4 l4State
+	// backendCerts: the resolved spec.tls.backend client certificate per
+	// Gateway; clientCertOwner: the Gateway whose certificate a TLS cluster
+	// got first (gatewaytls.go).
+	backendCerts    map[input.NamespacedName]*ir.Secret
+	clientCertOwner map[string]input.NamespacedName
 }
 
 // Translate adds every Gateway API object this controller serves to b, records
@@ -158,6 +163,9 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		ingressHTTP1:  map[string]bool{},
 		tlsPolicies:   map[tlsTarget]*backendTLS{},
 		tlsByTarget:   map[tlsTarget][]*backendTLS{},
+
+		backendCerts:    map[input.NamespacedName]*ir.Secret{},
+		clientCertOwner: map[string]input.NamespacedName{},
 	}
 	// Ingress hosts use these ports (higress-semantics §8.6: both share the
 	// listeners), so Gateway listeners must agree on their protocol.
@@ -174,6 +182,7 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 	t.translateL4Routes()
 	t.isolationHosts()
 	t.emit()
+	t.misdirected()
 	t.backendTLSStatus()
 	sort.SliceStable(t.st.Gateways, func(i, j int) bool {
 		a, b := t.st.Gateways[i], t.st.Gateways[j]
@@ -286,6 +295,7 @@ func (t *translator) translateGateways() {
 			gs.Status.Conditions = append(gs.Status.Conditions,
 				condition(string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid), "no listener is valid", gen))
 		}
+		t.gatewayTLSConditions(gw, gs)
 		t.st.Gateways = append(t.st.Gateways, *gs)
 	}
 	// t.st.Gateways holds copies; point the index at them so route
@@ -419,6 +429,7 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 			sl.unserved = true
 			return sl
 		}
+		fv := t.frontendTLS(gw, l.Port)
 		if owner := t.l4.passthroughHosts[port][host]; owner != "" {
 			msg := fmt.Sprintf("host %q on port %d is taken by TLS listener %s", host, port, owner)
 			conds(true, accepted, true, resolved, true, string(gwv1.ListenerReasonHostnameConflict), msg)
@@ -433,7 +444,29 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 			return nil
 		}
 		t.b.AddSecret(&ir.Secret{Name: sds, Namespace: sdsNamespace(gw, l), SecretName: string(l.TLS.CertificateRefs[0].Name), Cert: cert, Key: key})
+		if fv.ca == nil && fv.reason != "" {
+			// Not accepted: its host stays claimed, by a chain that refuses
+			// every client, so that they are not served by another
+			// Gateway's listener on the port.
+			server.RejectClients = true
+			ls.Conditions = listenerNoValidCA(fv, gen)
+			t.d.Error(obj, "invalid-ca-certificate-ref", "spec.tls.frontend", "%s; HTTPS listener %s refuses every client", fv.msg, l.Name)
+			sl.unserved = true
+			t.portProtocols[port] = l.Protocol
+			return sl
+		}
+		if fv.ca != nil {
+			t.b.AddSecret(fv.ca)
+			server.ClientCA, server.ClientCertOptional = fv.ca.Name, fv.insecure
+		}
 		sl.server = server
+		if fv.reason != "" {
+			// Some CA references are invalid; the valid ones are used.
+			defer func() {
+				ls.Conditions[2] = condition(string(gwv1.ListenerConditionResolvedRefs), false, fv.reason, fv.msg, gen)
+			}()
+			t.d.Error(obj, "invalid-ca-certificate-ref", "spec.tls.frontend", "%s; the other references are used", fv.msg)
+		}
 	}
 	t.portProtocols[port] = l.Protocol
 	if !badKinds {

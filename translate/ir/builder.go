@@ -85,6 +85,9 @@ func (b *Builder) TLSServer(port uint32, host string) (*TLSServer, bool) {
 	return s, ok
 }
 
+// TLSServers returns the TLS servers of an HTTPS port, by host.
+func (b *Builder) TLSServers(port uint32) map[string]*TLSServer { return b.https[port] }
+
 // AddBackend registers a backend and returns the registered one: the first
 // registration of a name wins, so the same Service port referenced by many
 // routes is one cluster.

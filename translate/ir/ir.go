@@ -60,6 +60,15 @@ type TLSServer struct {
 	// ClientCA, when set, is the SDS name of the CAs client certificates
 	// must chain to (mutual TLS).
 	ClientCA string `json:"clientCA,omitempty"`
+	// ClientCertOptional (with ClientCA): clients without a certificate, or
+	// whose certificate does not verify, are accepted too (Gateway API
+	// AllowInsecureFallback).
+	ClientCertOptional bool `json:"clientCertOptional,omitempty"`
+	// RejectClients: no client is accepted (a client certificate is
+	// required that none can have). An HTTPS listener that is not valid
+	// keeps its host this way, so that its clients are refused rather than
+	// served by another listener of the port.
+	RejectClients bool `json:"rejectClients,omitempty"`
 
 	Hosts       []string    `json:"hosts,omitempty"`
 	Certificate string      `json:"certificate,omitempty"` // SDS secret name
