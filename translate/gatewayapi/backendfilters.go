@@ -17,15 +17,23 @@ type routeBackend struct {
 	reqH, respH *ir.HeaderOps
 }
 
-// httpRouteBackends reads an HTTPRoute rule's backendRefs and their filters;
-// a filter other than a header modifier is a problem that drops the rule.
-func httpRouteBackends(field string, refs []gwv1.HTTPBackendRef) (out []routeBackend, problemField, problem string) {
+// backendFilter is what hxds reads of an HTTPRoute or GRPCRoute backendRef
+// filter.
+type backendFilter struct {
+	typ       string
+	req, resp *gwv1.HTTPHeaderFilter
+}
+
+// routeBackends reads a rule's backendRefs and their filters (parts splits
+// one backendRef of either route kind); a filter other than a header
+// modifier is a problem that drops the rule.
+func routeBackends[B any](field string, refs []B, parts func(B) (gwv1.BackendRef, []backendFilter)) (out []routeBackend, problemField, problem string) {
 	for bi, br := range refs {
-		b := routeBackend{ref: br.BackendRef}
-		for fi, f := range br.Filters {
-			ff := fmt.Sprintf("%s.backendRefs[%d].filters[%d]", field, bi, fi)
-			if p := b.headerFilter(string(f.Type), f.RequestHeaderModifier, f.ResponseHeaderModifier); p != "" {
-				return nil, ff, p
+		ref, filters := parts(br)
+		b := routeBackend{ref: ref}
+		for fi, f := range filters {
+			if p := b.headerFilter(f.typ, f.req, f.resp); p != "" {
+				return nil, fmt.Sprintf("%s.backendRefs[%d].filters[%d]", field, bi, fi), p
 			}
 		}
 		out = append(out, b)
@@ -33,19 +41,20 @@ func httpRouteBackends(field string, refs []gwv1.HTTPBackendRef) (out []routeBac
 	return out, "", ""
 }
 
-// grpcRouteBackends is httpRouteBackends for a GRPCRoute rule.
-func grpcRouteBackends(field string, refs []gwv1.GRPCBackendRef) (out []routeBackend, problemField, problem string) {
-	for bi, br := range refs {
-		b := routeBackend{ref: br.BackendRef}
-		for fi, f := range br.Filters {
-			ff := fmt.Sprintf("%s.backendRefs[%d].filters[%d]", field, bi, fi)
-			if p := b.headerFilter(string(f.Type), f.RequestHeaderModifier, f.ResponseHeaderModifier); p != "" {
-				return nil, ff, p
-			}
-		}
-		out = append(out, b)
+func httpBackendParts(b gwv1.HTTPBackendRef) (gwv1.BackendRef, []backendFilter) {
+	fs := make([]backendFilter, len(b.Filters))
+	for i, f := range b.Filters {
+		fs[i] = backendFilter{string(f.Type), f.RequestHeaderModifier, f.ResponseHeaderModifier}
 	}
-	return out, "", ""
+	return b.BackendRef, fs
+}
+
+func grpcBackendParts(b gwv1.GRPCBackendRef) (gwv1.BackendRef, []backendFilter) {
+	fs := make([]backendFilter, len(b.Filters))
+	for i, f := range b.Filters {
+		fs[i] = backendFilter{string(f.Type), f.RequestHeaderModifier, f.ResponseHeaderModifier}
+	}
+	return b.BackendRef, fs
 }
 
 // headerFilter applies one backendRef filter of type typ to b.

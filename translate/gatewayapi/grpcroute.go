@@ -104,7 +104,7 @@ func (t *translator) translateGRPCRules(src *routeSource, gr *gwv1.GRPCRoute) *r
 		}
 		var backends []routeBackend
 		if problem == "" {
-			backends, pf, problem = grpcRouteBackends(field, rule.BackendRefs)
+			backends, pf, problem = routeBackends(field, rule.BackendRefs, grpcBackendParts)
 		}
 		if problem != "" {
 			drop(pf, "%s", problem)

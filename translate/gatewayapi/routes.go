@@ -146,7 +146,7 @@ func (t *translator) translateRules(hr *gwv1.HTTPRoute) *ruleResult {
 			drop(field+".filters", "RequestRedirect and URLRewrite cannot be combined")
 			continue
 		}
-		backends, bf, p := httpRouteBackends(field, rule.BackendRefs)
+		backends, bf, p := routeBackends(field, rule.BackendRefs, httpBackendParts)
 		if p != "" {
 			drop(bf, "%s", p)
 			continue
