@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hxds/hxds/internal/api"
+	"github.com/hxds/hxds/translate/input"
 )
 
 // Protocol is a registry service's protocol, as Higress reads it from the
@@ -75,17 +76,9 @@ const (
 	DNS
 )
 
-// Instance is one endpoint of a registry service.
-type Instance struct {
-	// Address is an IP, or a host name (DNS resolution).
-	Address string `json:"address"`
-	// Port is the instance's own port (a vport does not change it).
-	Port uint32 `json:"port"`
-	// Weight is at least 1.
-	Weight uint32 `json:"weight"`
-	// Metadata becomes endpoint metadata (Higress: ServiceEntry labels).
-	Metadata map[string]string `json:"metadata,omitempty"`
-}
+// Instance is one endpoint of a registry service (the type translation
+// and the endpoint path read).
+type Instance = input.RegistryEndpoint
 
 // Service is one registry host and its instances.
 type Service struct {

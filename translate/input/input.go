@@ -4,6 +4,7 @@
 package input
 
 import (
+	"github.com/hxds/hxds/internal/api"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -143,6 +144,13 @@ type Snapshot struct {
 	ReferenceGrants map[NamespacedName]*gwv1b1.ReferenceGrant
 	// BackendTLSPolicies (v1).
 	BackendTLSPolicies map[NamespacedName]*gwv1.BackendTLSPolicy
+
+	// McpBridges configure the service registries; only "default" in the
+	// system namespace is used.
+	McpBridges map[NamespacedName]*api.McpBridge
+	// Registry holds the hosts the registries discovered, by host: facts
+	// the discovery resolvers put in (translation does no I/O).
+	Registry map[string]*RegistryService
 }
 
 // NewSnapshot returns an empty snapshot with every index allocated.
@@ -165,6 +173,9 @@ func NewSnapshot() *Snapshot {
 		ReferenceGrants: map[NamespacedName]*gwv1b1.ReferenceGrant{},
 
 		BackendTLSPolicies: map[NamespacedName]*gwv1.BackendTLSPolicy{},
+
+		McpBridges: map[NamespacedName]*api.McpBridge{},
+		Registry:   map[string]*RegistryService{},
 	}
 }
 
