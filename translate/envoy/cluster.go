@@ -46,11 +46,20 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 		// Envoy's default DNS refresh applies: dns_refresh_rate is
 		// deprecated on Cluster, and a deprecated field may turn fatal.
+		eps := []*endpointv3.LbEndpoint{lbEndpoint(be.Host, be.Port, corev3.HealthStatus_UNKNOWN)}
+		if len(be.DNSEndpoints) > 0 {
+			eps = eps[:0]
+			for _, d := range be.DNSEndpoints {
+				ep := lbEndpoint(d.Host, d.Port, corev3.HealthStatus_UNKNOWN)
+				if d.Weight > 1 {
+					ep.LoadBalancingWeight = wrapperspb.UInt32(d.Weight)
+				}
+				eps = append(eps, ep)
+			}
+		}
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
 			ClusterName: be.Name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{
-				lbEndpoint(be.Host, be.Port, corev3.HealthStatus_UNKNOWN),
-			}}},
+			Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps}},
 		}
 	default:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}

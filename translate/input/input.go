@@ -4,7 +4,6 @@
 package input
 
 import (
-	"github.com/hxds/hxds/internal/api"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,8 @@ import (
 	gwv1a2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
 	gwv1a3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
 	gwv1b1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/hxds/hxds/internal/api"
 )
 
 // Kind names an input object type. The string is the Kubernetes kind.

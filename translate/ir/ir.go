@@ -403,6 +403,9 @@ type Backend struct {
 	// service port number, TargetPortName the port name EndpointSlices use.
 	Service        ServiceRef `json:"service,omitempty"`
 	TargetPortName string     `json:"targetPortName,omitempty"`
+	// DNSEndpoints are the endpoints of a BackendDNS backend with several
+	// (a DNS-resolved registry service); without them Host:Port is.
+	DNSEndpoints []DNSEndpoint `json:"dnsEndpoints,omitempty"`
 
 	// Traffic policy (backend-protocol, proxy-ssl-*, load-balance, ...).
 	HTTP2 bool         `json:"http2,omitempty"`
@@ -415,6 +418,14 @@ type Backend struct {
 	// PolicySource is the object that set the traffic policy; the first
 	// one to reference a Service port wins (higress-semantics §3.7).
 	PolicySource *diag.Object `json:"policySource,omitempty"`
+}
+
+// DNSEndpoint is a host name Envoy resolves, with the port and weight of
+// the endpoints it resolves to.
+type DNSEndpoint struct {
+	Host   string `json:"host"`
+	Port   uint32 `json:"port"`
+	Weight uint32 `json:"weight,omitempty"`
 }
 
 // UpstreamTLS is TLS from the gateway to a backend.
