@@ -10,6 +10,7 @@ import (
 	"github.com/hxds/hxds/translate/ingress"
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
+	"github.com/hxds/hxds/translate/registry"
 )
 
 // ListenAddress is where gateway listeners bind.
@@ -34,6 +35,9 @@ type Result struct {
 func Translate(snap *input.Snapshot, opts input.Options) *Result {
 	d := diag.NewSet()
 	b := ir.NewBuilder(opts.Group, ListenAddress)
+	// Registry hosts first: their clusters carry the protocol the registry
+	// reports, which Ingress destinations and backendRefs then share.
+	registry.Translate(snap, opts, b, d)
 	ingress.Translate(snap, opts, b, d)
 	// Gateway API after Ingress, into the same builder: both share the
 	// group's per-port listeners (higress-semantics §8.6).

@@ -12,8 +12,7 @@ import (
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"github.com/hxds/hxds/translate/ingress"
-	"github.com/hxds/hxds/translate/ir"
+	"github.com/hxds/hxds/translate/registry"
 )
 
 // RegistryGroup is the backendRef group of registry hosts.
@@ -37,19 +36,19 @@ func (t *translator) registryBackend(src *routeSource, field string, br gwv1.Bac
 		t.d.Warn(src.object(), "ignored-field", field+".namespace",
 			"registry hosts are not namespaced; namespace %s is ignored", *br.Namespace)
 	}
-	port := uint32(ingress.RegistryPort)
+	port := registry.Port(t.snap, host)
 	if br.Port != nil {
 		if *br.Port < 1 || *br.Port > 65535 {
 			return "", string(gwv1.RouteReasonBackendNotFound), fmt.Sprintf("port %d is not a port", *br.Port)
 		}
 		port = uint32(*br.Port)
 	}
-	name = ingress.ClusterName(port, host)
+	name = registry.ClusterName(port, "", host)
 	if old := t.b.Backend(name); old != nil && !t.registered[name] && !old.HTTP2 {
 		t.ingressHTTP1[name] = true
 	}
 	t.registered[name] = true
-	t.b.AddBackend(&ir.Backend{Name: name, Kind: ir.BackendRegistry, Host: host, Port: port})
+	t.b.AddBackend(registry.Backend(t.snap, host, port, ""))
 	rr.clusters = append(rr.clusters, clusterUse{field: field, name: name})
 	return name, "", ""
 }

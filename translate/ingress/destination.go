@@ -1,19 +1,14 @@
 package ingress
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/hxds/hxds/translate/ir"
+	"github.com/hxds/hxds/translate/registry"
 )
-
-// RegistryPort is the port of a registry destination that names none (also
-// a Gateway API registry backendRef without port): the
-// virtual port registry services are served on (McpBridge vport default).
-const RegistryPort = 80
 
 // destinations resolves a backend that is the McpBridge resource: the
 // destinations come from higress.io/destination, one per line,
@@ -70,7 +65,7 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 			return nil, false
 		}
 		host, port, hasPort := strings.Cut(f[0], ":")
-		d.host, d.port = host, RegistryPort
+		d.host, d.port = host, registry.Port(t.snap, host)
 		if hasPort {
 			n, err := strconv.Atoi(port)
 			if err != nil || n < 1 || n > 65535 {
@@ -104,8 +99,8 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 	assigned := uint32(0)
 	for i := len(ds) - 1; i >= 0; i-- {
 		d := ds[i]
-		name := fmt.Sprintf("outbound|%d|%s|%s", d.port, d.subset, d.host)
-		t.b.AddBackend(&ir.Backend{Name: name, Kind: ir.BackendRegistry, Host: d.host, Port: d.port})
+		be := t.b.AddBackend(registry.Backend(t.snap, d.host, d.port, d.subset))
+		name := be.Name
 		out[i] = ir.Destination{Backend: name}
 		if i > 0 {
 			out[i].Weight = d.weight * 100 / sum

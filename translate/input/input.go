@@ -42,6 +42,8 @@ const (
 	KindReferenceGrant Kind = "ReferenceGrant"
 	// KindBackendTLSPolicy is a Gateway API policy (v1) on Services.
 	KindBackendTLSPolicy Kind = "BackendTLSPolicy"
+	// KindMcpBridge configures the service registries (Higress CRD).
+	KindMcpBridge Kind = "McpBridge"
 )
 
 // GatewayAPIGroup is the API group of the Gateway API kinds.
@@ -74,6 +76,7 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "BackendTLSPolicy"}:    KindBackendTLSPolicy,
+	api.McpBridgeGVK: KindMcpBridge,
 }
 
 // Key identifies one input object. Namespace is empty for cluster-scoped kinds.
@@ -239,5 +242,7 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.ReferenceGrants[nn] = (*gwv1b1.ReferenceGrant)(o)
 	case *gwv1.BackendTLSPolicy:
 		s.BackendTLSPolicies[nn] = o
+	case *api.McpBridge:
+		s.McpBridges[nn] = o
 	}
 }

@@ -20,6 +20,7 @@ import (
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
+	"github.com/hxds/hxds/internal/api"
 	"github.com/hxds/hxds/translate/diag"
 	"github.com/hxds/hxds/translate/input"
 )
@@ -60,6 +61,8 @@ func newObject(k input.Kind) runtime.Object {
 		return &gwv1b1.ReferenceGrant{}
 	case input.KindBackendTLSPolicy:
 		return &gwv1.BackendTLSPolicy{}
+	case input.KindMcpBridge:
+		return &api.McpBridge{}
 	}
 	return nil
 }
