@@ -180,25 +180,28 @@ type hxds struct {
 }
 
 // startHxds runs hxds in process (app.Run) on dir until the test ends.
-func startHxds(t testing.TB, dir string) *hxds {
+func startHxds(t testing.TB, dir string, configure ...func(*app.Config)) *hxds {
 	t.Helper()
 	log := testLogger(t)
 	type addrs struct{ xds, admin net.Addr }
 	listening := make(chan addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- app.Run(ctx, app.Config{
-			XDSAddress:      "127.0.0.1:0",
-			AdminAddress:    "127.0.0.1:0",
-			ConfigDir:       dir,
-			Options:         input.DefaultOptions(),
-			DebounceHoldoff: 10 * time.Millisecond,
-			DebounceMax:     100 * time.Millisecond,
-			Log:             log,
-			Listening:       func(x, a net.Addr) { listening <- addrs{x, a} },
-		})
-	}()
+	cfg := app.Config{
+		XDSAddress:      "127.0.0.1:0",
+		AdminAddress:    "127.0.0.1:0",
+		ConfigDir:       dir,
+		Options:         input.DefaultOptions(),
+		DebounceHoldoff: 10 * time.Millisecond,
+		DebounceMax:     100 * time.Millisecond,
+		RegistryGrace:   app.DefaultRegistryGrace,
+		Log:             log,
+		Listening:       func(x, a net.Addr) { listening <- addrs{x, a} },
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	go func() { done <- app.Run(ctx, cfg) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

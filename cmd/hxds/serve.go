@@ -42,6 +42,8 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&cfg.ConfigDir, "config-dir", "", "directory of Kubernetes YAML/JSON to serve (watched)")
 	fs.DurationVar(&cfg.DebounceHoldoff, "debounce-holdoff", 50*time.Millisecond, "quiet time after a change before translating")
 	fs.DurationVar(&cfg.DebounceMax, "debounce-max", 500*time.Millisecond, "longest a burst of changes may delay translation")
+	fs.DurationVar(&cfg.RegistryGrace, "registry-grace", app.DefaultRegistryGrace,
+		"how long a service registry's last known instances are served when it goes away or lists nothing (0: not at all)")
 	addTranslationFlags(fs, &cfg.Options)
 	logs.add(fs)
 	return cmd

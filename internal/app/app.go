@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/internal/source/file"
 	"github.com/hxds/hxds/internal/store"
 	"github.com/hxds/hxds/translate"
@@ -35,7 +36,13 @@ type Config struct {
 	Options         input.Options
 	DebounceHoldoff time.Duration
 	DebounceMax     time.Duration
-	Log             *zap.Logger
+	// RegistryGrace is how long a registry's last known instances are kept
+	// through an outage or an empty listing (0: not at all).
+	RegistryGrace time.Duration
+	// Registries are the watcher factories by McpBridge registry type;
+	// nil means every type hxds supports.
+	Registries map[string]discovery.Factory
+	Log        *zap.Logger
 	// Listening, when set, is called with the bound addresses once both
 	// servers listen (tests use port 0).
 	Listening func(xds, admin net.Addr)
@@ -66,6 +73,12 @@ type app struct {
 	logged map[string]bool
 	// acks says which Envoys ACKed what (Gateway API Programmed).
 	acks ackCounter
+
+	// catalog holds what the service registries discovered; registries
+	// runs their watchers (McpBridge).
+	catalog       *discovery.Catalog
+	registries    *discovery.Reconciler
+	registryPaths prometheus.Counter
 }
 
 // Run serves until ctx is cancelled or a server fails.
@@ -91,7 +104,20 @@ func Run(ctx context.Context, cfg Config) error {
 		Name: "hxds_rejected_objects",
 		Help: "Input objects currently rejected (not served) by the source or by translation, see /debug/status.",
 	})
-	reg.MustRegister(a.edsPaths, a.rejected)
+	a.registryPaths = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hxds_registry_endpoint_updates_total",
+		Help: "Registry instance changes pushed by the endpoint path without translation.",
+	})
+	reg.MustRegister(a.edsPaths, a.rejected, a.registryPaths)
+	factories := cfg.Registries
+	if factories == nil {
+		factories = registryFactories
+	}
+	a.catalog = discovery.NewCatalog(cfg.RegistryGrace, registryListener{a})
+	a.pipeline.EDS.SetRegistry(a.catalog.Instances)
+	a.registries = discovery.NewReconciler(factories, a.catalog, log.Named("registry"))
+	defer a.registries.Stop()
+	reg.MustRegister(a.registries)
 
 	xdsLis, err := net.Listen("tcp", cfg.XDSAddress)
 	if err != nil {
@@ -116,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Connections:  tracker.Connections,
 		Status:       a.status,
 		GatewayAPI:   a.gatewayAPIStatus,
+		Registries:   func() any { return a.registries.Statuses() },
 		Gatherer:     reg,
 		Log:          log,
 	}), log.Named("admin"))
@@ -188,6 +215,9 @@ func (a *app) onSource(res *file.Result) {
 	a.countRejected()
 
 	change := a.store.Replace(objects)
+	if change.Config || !a.ready.Load() {
+		a.reconcileRegistries(a.store.Snapshot())
+	}
 	switch {
 	case !a.ready.Load():
 		a.rebuild()
@@ -207,7 +237,7 @@ func (a *app) onSource(res *file.Result) {
 
 // rebuild runs a full translation of the current store.
 func (a *app) rebuild() {
-	res, err := a.pipeline.Rebuild(a.store.Snapshot())
+	res, err := a.pipeline.Rebuild(a.withRegistry(a.store.Snapshot()))
 	if err != nil {
 		a.log.Error("translation failed; previous configuration kept", zap.Error(err))
 		return

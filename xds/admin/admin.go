@@ -36,6 +36,8 @@ type Deps struct {
 	// GatewayAPI returns the Gateway API status computed by the last
 	// translation (what a Kubernetes deployment writes back to the objects).
 	GatewayAPI func() any
+	// Registries lists the registry watchers (/registry/watcherStatus).
+	Registries func() any
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	Log      *zap.Logger
@@ -116,6 +118,13 @@ func Handler(d Deps) http.Handler {
 		}
 		writeJSON(w, d.GatewayAPI())
 	})
+	mux.HandleFunc("/registry/watcherStatus", func(w http.ResponseWriter, _ *http.Request) {
+		if d.Registries == nil {
+			writeJSON(w, []struct{}{})
+			return
+		}
+		writeJSON(w, d.Registries())
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -130,6 +139,7 @@ func Handler(d Deps) http.Handler {
 /debug/connections          connected xDS clients: versions sent and ACKed, last NACK
 /debug/status               every input object: accepted, rejected or ignored, and why (?problems)
 /debug/gatewayapi           Gateway API status: GatewayClasses, Gateways and listeners, HTTPRoute parents
+/registry/watcherStatus     service registry watchers: name, type, healthy, ready, services, held instances
 /debug/pprof/               Go profiles
 `)
 	})

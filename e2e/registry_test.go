@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/hxds/hxds/discovery"
+	"github.com/hxds/hxds/internal/app"
+	"github.com/hxds/hxds/xds/adsclient"
+)
+
+// scripted is a registry type the test drives: its watcher hands the test
+// its Publisher. The registry types with real servers are tested in their
+// packages and below; this one isolates what hxds does with what any
+// registry publishes.
+type scripted struct {
+	mu   sync.Mutex
+	pubs map[string]discovery.Publisher
+	ch   chan string
+}
+
+type scriptedWatcher struct {
+	discovery.Tracker
+	name string
+	s    *scripted
+	pub  discovery.Publisher
+}
+
+func (w *scriptedWatcher) Run(ctx context.Context) error {
+	w.s.mu.Lock()
+	w.s.pubs[w.name] = w.pub
+	w.s.mu.Unlock()
+	w.Synced(true)
+	w.s.ch <- w.name
+	<-ctx.Done()
+	return nil
+}
+
+func (s *scripted) factory(cfg discovery.Config, pub discovery.Publisher, _ *zap.Logger) (discovery.Watcher, error) {
+	return &scriptedWatcher{name: cfg.Registry.Name, s: s, pub: pub}, nil
+}
+
+const registryConfig = `apiVersion: networking.higress.io/v1
+kind: McpBridge
+metadata: {name: default, namespace: higress-system}
+spec:
+  registries:
+  - {type: scripted, name: shop, domain: 127.0.0.1, port: 1}
+---
+apiVersion: networking.higress.io/v1
+kind: McpBridge
+metadata: {name: elsewhere, namespace: demo}
+spec:
+  registries:
+  - {type: scripted, name: ignored, domain: 127.0.0.1, port: 1}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: demo
+  annotations:
+    higress.io/destination: web.DEFAULT-GROUP.public.nacos
+spec:
+  ingressClassName: higress
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
+`
+
+const shopCluster = "outbound|8080||web.DEFAULT-GROUP.public.nacos"
+
+func webService(weights ...uint32) discovery.Service {
+	s := discovery.Service{Host: "web.DEFAULT-GROUP.public.nacos", Port: 8080, Protocol: discovery.ProtocolHTTP}
+	for i, w := range weights {
+		s.Instances = append(s.Instances, discovery.Instance{Address: "10.1.0." + string(rune('1'+i)), Port: 8080, Weight: w})
+	}
+	return s
+}
+
+// TestRegistryEndpointsTakeTheEndpointPath: a registry host becomes a
+// cluster that an Ingress destination routes to; its instances reach an
+// ADS client; weight and instance changes are EDS pushes without a
+// translation; an empty instance list keeps the last endpoints (and says
+// so); only the McpBridge "default" in the system namespace is used.
+func TestRegistryEndpointsTakeTheEndpointPath(t *testing.T) {
+	protocols(t, func(t *testing.T, delta bool) {
+		reg := &scripted{pubs: map[string]discovery.Publisher{}, ch: make(chan string, 4)}
+		dir := copyQuickstart(t)
+		writeFile(t, dir, "50-registry.yaml", registryConfig)
+		h := startHxds(t, dir, func(c *app.Config) {
+			c.Registries = map[string]discovery.Factory{"scripted": reg.factory}
+		})
+		if name := <-reg.ch; name != "shop" {
+			t.Fatalf("watcher %q started; only the default McpBridge's registries may run", name)
+		}
+		reg.mu.Lock()
+		pub := reg.pubs["shop"]
+		reg.mu.Unlock()
+
+		cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup, Delta: delta})
+		cl.wait("the first configuration", func(s adsclient.Snapshot) bool {
+			return s.Route(httpRoutes) != nil && s.Endpoints(echoCluster) != nil
+		})
+
+		pub.Replace([]discovery.Service{webService(1)})
+		s := cl.wait("the registry cluster and its endpoint", func(s adsclient.Snapshot) bool {
+			return s.Cluster(shopCluster) != nil && slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080"})
+		})
+		if got := routeCluster(s.Route(httpRoutes), "shop.example.com", "/"); got != shopCluster {
+			t.Errorf("shop.example.com routes to %q, want %s", got, shopCluster)
+		}
+		before := cl.synced(h)
+		translations := h.metric(t, `hxds_translations_total{result="ok"}`)
+		mark := cl.mark()
+
+		// A new instance and a weight change: EDS only.
+		pub.Update(webService(1, 5))
+		s = cl.wait("the second instance", func(s adsclient.Snapshot) bool {
+			return slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080", "10.1.0.2:8080"})
+		})
+		if w := s.Endpoints(shopCluster).GetEndpoints()[0].GetLbEndpoints()[1].GetLoadBalancingWeight().GetValue(); w != 5 {
+			t.Errorf("weight = %d, want 5", w)
+		}
+		pub.Update(webService(1))
+		s = cl.wait("the instance to go", func(s adsclient.Snapshot) bool {
+			return slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080"})
+		})
+		cl.synced(h)
+		evs := cl.since(mark)
+		for _, typ := range []string{lds, rds, cds, sds} {
+			if s.Version(typ) != before.Version(typ) {
+				t.Errorf("%s changed for registry instance changes: %v", short(typ), summarize(evs))
+			}
+		}
+		if got := typesOf(evs); len(got) == 0 || slices.ContainsFunc(got, func(s string) bool { return s != "ClusterLoadAssignment" }) {
+			t.Errorf("responses after instance changes: %v, want EDS only", summarize(evs))
+		}
+		if n := h.metric(t, `hxds_translations_total{result="ok"}`); n != translations {
+			t.Errorf("instance changes ran %v translation(s)", n-translations)
+		}
+		if n := h.metric(t, "hxds_registry_endpoint_updates_total"); n < 2 {
+			t.Errorf("hxds_registry_endpoint_updates_total = %v", n)
+		}
+
+		// The registry lists no instance: the last ones stay, and it says so.
+		pub.Update(webService())
+		var ws []discovery.WatcherStatus
+		waitUntil(t, "the held instances to be reported", func() (bool, string) {
+			h.getJSON(t, "/registry/watcherStatus", &ws)
+			return len(ws) == 1 && len(ws[0].Held) == 1, describeStatuses(ws)
+		})
+		if w := ws[0]; w.Name != "shop" || w.Type != "scripted" || !w.Healthy || !w.Ready || w.Services != 1 || w.Instances != 1 {
+			t.Errorf("watcherStatus: %s", describeStatuses(ws))
+		}
+		if got := endpointAddrs(cl.synced(h), shopCluster); !slices.Equal(got, []string{"10.1.0.1:8080"}) {
+			t.Errorf("endpoints during the grace period: %v", got)
+		}
+		ignored := false
+		for _, st := range h.status(t, false).Status {
+			if st.Object.Kind == "McpBridge" && st.Object.Name == "elsewhere" && st.Ignored {
+				ignored = true
+			}
+		}
+		if !ignored {
+			t.Errorf("the McpBridge outside the system namespace is not reported ignored")
+		}
+	})
+}
+
+func describeStatuses(ws []discovery.WatcherStatus) string {
+	b, _ := json.Marshal(ws)
+	return string(b)
+}
