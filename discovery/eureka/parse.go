@@ -91,6 +91,16 @@ type actionJSON struct {
 // fails only when the document as a whole is not an Eureka listing; bad
 // applications or instances are skipped and counted.
 func parseListing(body []byte, delta bool) (*listing, error) {
+	// Fast path: the usual shape (arrays all the way down) in one pass,
+	// without re-scanning each level's raw JSON.
+	var fast fastEnvelope
+	if err := json.Unmarshal(body, &fast); err == nil && fast.Applications != nil {
+		l := &listing{hashcode: fast.Applications.AppsHashcode}
+		for _, app := range fast.Applications.Application {
+			l.addApp(app.Name, app.Instance, delta)
+		}
+		return l, nil
+	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("decoding eureka apps JSON: %w", err)
@@ -111,27 +121,45 @@ func parseListing(body []byte, delta bool) (*listing, error) {
 			l.skip(fmt.Errorf("application: %w", err))
 			continue
 		}
-		if err := checkAppName(app.Name); err != nil {
-			l.skip(err)
-			continue
-		}
 		ins, err := oneOrMany(app.Instance)
 		if err != nil {
 			l.skip(fmt.Errorf("application %q instances: %w", app.Name, err))
 			continue
 		}
-		da := decodedApp{name: app.Name, instances: make([]*instance, 0, len(ins))}
-		for _, ri := range ins {
-			in, err := decodeInstance(ri, delta)
-			if err != nil {
-				l.skip(fmt.Errorf("application %q: %w", app.Name, err))
-				continue
-			}
-			da.instances = append(da.instances, in)
-		}
-		l.apps = append(l.apps, da)
+		l.addApp(app.Name, ins, delta)
 	}
 	return l, nil
+}
+
+// fastEnvelope is the usual listing shape; a document Eureka wrote with
+// a bare object for a one-element list does not fit it and takes the
+// envelope path.
+type fastEnvelope struct {
+	Applications *struct {
+		Application []struct {
+			Name     string            `json:"name"`
+			Instance []json.RawMessage `json:"instance"`
+		} `json:"application"`
+		AppsHashcode string `json:"apps__hashcode"`
+	} `json:"applications"`
+}
+
+// addApp decodes one application's instances into l.
+func (l *listing) addApp(name string, ins []json.RawMessage, delta bool) {
+	if err := checkAppName(name); err != nil {
+		l.skip(err)
+		return
+	}
+	da := decodedApp{name: name, instances: make([]*instance, 0, len(ins))}
+	for _, ri := range ins {
+		in, err := decodeInstance(ri, delta)
+		if err != nil {
+			l.skip(fmt.Errorf("application %q: %w", name, err))
+			continue
+		}
+		da.instances = append(da.instances, in)
+	}
+	l.apps = append(l.apps, da)
 }
 
 func (l *listing) skip(err error) {
