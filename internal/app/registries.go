@@ -6,6 +6,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hxds/hxds/discovery"
+	"github.com/hxds/hxds/discovery/direct"
+	"github.com/hxds/hxds/discovery/eureka"
 	"github.com/hxds/hxds/internal/api"
 	"github.com/hxds/hxds/translate/input"
 )
@@ -16,7 +18,11 @@ const DefaultRegistryGrace = 5 * time.Minute
 
 // registryFactories are the registry types hxds watches (McpBridge type →
 // watcher). Each discovery package adds its own.
-var registryFactories = map[string]discovery.Factory{}
+var registryFactories = map[string]discovery.Factory{
+	"eureka": eureka.New,
+	"static": direct.NewStatic,
+	"dns":    direct.NewDNS,
+}
 
 // registryListener connects the catalog to the process: an instance change
 // goes straight to the endpoint path; a host that appears, leaves or
