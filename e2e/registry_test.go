@@ -182,3 +182,74 @@ func describeStatuses(ws []discovery.WatcherStatus) string {
 	b, _ := json.Marshal(ws)
 	return string(b)
 }
+
+const directRegistries = `apiVersion: networking.higress.io/v1
+kind: McpBridge
+metadata: {name: default, namespace: higress-system}
+spec:
+  registries:
+  - {type: static, name: backend-ip, domain: "127.0.0.1:8080,127.0.0.2:8081", port: 80}
+  - {type: dns, name: upstream, domain: api.example.org, port: 443, protocol: https}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: direct
+  namespace: demo
+  annotations:
+    higress.io/destination: |
+      50% backend-ip.static
+      50% upstream.dns
+spec:
+  ingressClassName: higress
+  rules:
+  - host: direct.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
+`
+
+// TestStaticAndDNSRegistries runs the real static and dns registry types:
+// a static registry's addresses arrive over EDS, a dns registry becomes a
+// STRICT_DNS cluster with TLS and the domain as SNI, and an Ingress
+// destination splits between them.
+func TestStaticAndDNSRegistries(t *testing.T) {
+	dir := copyQuickstart(t)
+	writeFile(t, dir, "50-registry.yaml", directRegistries)
+	h := startHxds(t, dir)
+	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup})
+	const staticCluster, dnsCluster = "outbound|80||backend-ip.static", "outbound|443||upstream.dns"
+	s := cl.wait("both registry clusters", func(s adsclient.Snapshot) bool {
+		return s.Cluster(dnsCluster) != nil && len(endpointAddrs(s, staticCluster)) == 2
+	})
+	if got := endpointAddrs(s, staticCluster); !slices.Equal(got, []string{"127.0.0.1:8080", "127.0.0.2:8081"}) {
+		t.Errorf("static endpoints %v", got)
+	}
+	c := s.Cluster(dnsCluster)
+	if c.GetType().String() != "STRICT_DNS" || c.GetTransportSocket() == nil {
+		t.Errorf("dns cluster: type %v, transport socket %v", c.GetType(), c.GetTransportSocket())
+	}
+	var ws []discovery.WatcherStatus
+	h.getJSON(t, "/registry/watcherStatus", &ws)
+	if len(ws) != 2 || ws[0].Type != "dns" || ws[1].Type != "static" || !ws[0].Ready || !ws[1].Healthy {
+		t.Errorf("watcherStatus: %s", describeStatuses(ws))
+	}
+	rc := s.Route(httpRoutes)
+	var weighted []string
+	for _, vh := range rc.GetVirtualHosts() {
+		for _, r := range vh.GetRoutes() {
+			for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+				if slices.Contains(vh.GetDomains(), "direct.example.com") {
+					weighted = append(weighted, wc.GetName())
+				}
+			}
+		}
+	}
+	slices.Sort(weighted)
+	if !slices.Equal(weighted, []string{dnsCluster, staticCluster}) {
+		t.Errorf("direct.example.com splits between %v", weighted)
+	}
+}

@@ -30,10 +30,9 @@ var registryFactories = map[string]discovery.Factory{
 type registryListener struct{ a *app }
 
 func (l registryListener) EndpointsChanged(hosts []string) {
+	// Before the first translation there are no targets yet: nothing is
+	// re-encoded, and that translation reads the catalog itself.
 	a := l.a
-	if !a.ready.Load() {
-		return // the first translation reads the catalog itself
-	}
 	a.registryPaths.Inc()
 	n, err := a.pipeline.EDS.RegistryChanged(hosts)
 	if err != nil {
@@ -43,11 +42,10 @@ func (l registryListener) EndpointsChanged(hosts []string) {
 	a.log.Debug("registry endpoints updated without translation", zap.Int("hosts", len(hosts)), zap.Int("assignments", n))
 }
 
-func (l registryListener) ShapesChanged() {
-	if l.a.ready.Load() {
-		l.a.debounce.Trigger()
-	}
-}
+// ShapesChanged schedules a translation. Triggering never blocks and is
+// kept until the debouncer runs, so a change that races the first
+// translation is not lost.
+func (l registryListener) ShapesChanged() { l.a.debounce.Trigger() }
 
 // reconcileRegistries runs the watchers of the McpBridge "default" in the
 // system namespace (the only one Higress honours), with credentials from
