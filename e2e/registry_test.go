@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"go.uber.org/zap"
 
 	"github.com/hxds/hxds/discovery"
@@ -115,11 +116,10 @@ func TestRegistryEndpointsTakeTheEndpointPath(t *testing.T) {
 
 		pub.Replace([]discovery.Service{webService(1)})
 		s := cl.wait("the registry cluster and its endpoint", func(s adsclient.Snapshot) bool {
-			return s.Cluster(shopCluster) != nil && slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080"})
+			// Clusters come before the routes that use them.
+			return routeCluster(s.Route(httpRoutes), "shop.example.com", "/") == shopCluster &&
+				slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080"})
 		})
-		if got := routeCluster(s.Route(httpRoutes), "shop.example.com", "/"); got != shopCluster {
-			t.Errorf("shop.example.com routes to %q, want %s", got, shopCluster)
-		}
 		before := cl.synced(h)
 		translations := h.metric(t, `hxds_translations_total{result="ok"}`)
 		mark := cl.mark()
@@ -223,7 +223,8 @@ func TestStaticAndDNSRegistries(t *testing.T) {
 	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup})
 	const staticCluster, dnsCluster = "outbound|80||backend-ip.static", "outbound|443||upstream.dns"
 	s := cl.wait("both registry clusters", func(s adsclient.Snapshot) bool {
-		return s.Cluster(dnsCluster) != nil && len(endpointAddrs(s, staticCluster)) == 2
+		return s.Cluster(dnsCluster) != nil && len(endpointAddrs(s, staticCluster)) == 2 &&
+			slices.Contains(weightedClusters(s.Route(httpRoutes), "direct.example.com"), dnsCluster)
 	})
 	if got := endpointAddrs(s, staticCluster); !slices.Equal(got, []string{"127.0.0.1:8080", "127.0.0.2:8081"}) {
 		t.Errorf("static endpoints %v", got)
@@ -237,19 +238,25 @@ func TestStaticAndDNSRegistries(t *testing.T) {
 	if len(ws) != 2 || ws[0].Type != "dns" || ws[1].Type != "static" || !ws[0].Ready || !ws[1].Healthy {
 		t.Errorf("watcherStatus: %s", describeStatuses(ws))
 	}
-	rc := s.Route(httpRoutes)
-	var weighted []string
-	for _, vh := range rc.GetVirtualHosts() {
-		for _, r := range vh.GetRoutes() {
-			for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
-				if slices.Contains(vh.GetDomains(), "direct.example.com") {
-					weighted = append(weighted, wc.GetName())
-				}
-			}
-		}
-	}
+	weighted := weightedClusters(s.Route(httpRoutes), "direct.example.com")
 	slices.Sort(weighted)
 	if !slices.Equal(weighted, []string{dnsCluster, staticCluster}) {
 		t.Errorf("direct.example.com splits between %v", weighted)
 	}
+}
+
+// weightedClusters lists the weighted clusters of the routes of domain.
+func weightedClusters(rc *routev3.RouteConfiguration, domain string) []string {
+	var out []string
+	for _, vh := range rc.GetVirtualHosts() {
+		if !slices.Contains(vh.GetDomains(), domain) {
+			continue
+		}
+		for _, r := range vh.GetRoutes() {
+			for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+				out = append(out, wc.GetName())
+			}
+		}
+	}
+	return out
 }

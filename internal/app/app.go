@@ -62,6 +62,8 @@ type app struct {
 	built     chan struct{}
 	builtOnce sync.Once
 
+	rebuildMu sync.Mutex
+
 	mu       sync.Mutex
 	source   *diag.Set
 	loaded   []diag.Object
@@ -235,8 +237,12 @@ func (a *app) onSource(res *file.Result) {
 	}
 }
 
-// rebuild runs a full translation of the current store.
+// rebuild runs a full translation of the current store. Rebuilds are
+// serialized (the first load and the debouncer may both run one), and each
+// reads the inputs only once it runs, so the last to publish is the newest.
 func (a *app) rebuild() {
+	a.rebuildMu.Lock()
+	defer a.rebuildMu.Unlock()
 	res, err := a.pipeline.Rebuild(a.withRegistry(a.store.Snapshot()))
 	if err != nil {
 		a.log.Error("translation failed; previous configuration kept", zap.Error(err))
