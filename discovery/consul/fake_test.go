@@ -143,9 +143,7 @@ func TestTokenAndDatacenterSent(t *testing.T) {
 					t.Fatalf("request %d: token %q dc %q, want %q %q", i, tokens[i], dcs[i], c.token, c.dc)
 				}
 			}
-			if st := w.Status(); !st.Healthy || !st.Ready {
-				t.Fatalf("status %+v", st)
-			}
+			waitStatus(t, w.(*watcher), "healthy and ready", func(s discovery.Status) bool { return s.Healthy && s.Ready })
 		})
 	}
 }
