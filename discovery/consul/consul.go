@@ -381,8 +381,14 @@ func (w *watcher) startWatch(ctx context.Context, name, host string, index uint6
 				return
 			}
 			w.Synced(false)
-			w.update(sw, buildService(host, entries))
 			index = w.throttle(ctx, started, index, newIndex)
+			if len(entries) == 0 {
+				// No instance at all, failing or not: the service was
+				// deregistered, and the catalog watch is about to remove
+				// it. An empty Update first would only be churn.
+				continue
+			}
+			w.update(sw, buildService(host, entries))
 		}
 	}()
 	return sw

@@ -93,6 +93,7 @@ type Agent struct {
 	opts   Options
 	ports  ports
 	logf   *os.File
+	starts int
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -129,8 +130,7 @@ func (a *Agent) Client() *api.Client {
 	return c
 }
 
-// Stop kills the agent by PID and waits for it to exit. A dev agent keeps
-// its state in memory, so a restarted agent starts empty.
+// Stop kills the agent by PID and waits for it to exit.
 func (a *Agent) Stop() {
 	a.mu.Lock()
 	cmd, exited := a.cmd, a.exited
@@ -143,7 +143,10 @@ func (a *Agent) Stop() {
 	<-exited
 }
 
-// Restart starts a stopped agent again on the same ports.
+// Restart starts a stopped agent again on the same ports, with a fresh
+// data dir: the catalog is empty (a dev agent keeps it in memory) and so
+// is the agent's local state (which it would otherwise restore from its
+// data dir) — a replaced agent, as far as a watcher can tell.
 func (a *Agent) Restart() {
 	a.t.Helper()
 	a.Stop()
@@ -180,8 +183,9 @@ disable_update_check = true
 	cmd := exec.Command(a.bin, "agent", "-dev",
 		"-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-node", "hxds-test", "-log-level", "warn",
-		"-data-dir", filepath.Join(a.dir, "data"),
+		"-data-dir", filepath.Join(a.dir, fmt.Sprintf("data-%d", a.starts)),
 		"-hcl", hcl)
+	a.starts++
 	cmd.Stdout, cmd.Stderr = a.logf, a.logf
 	// Its own process group, so a test binary killed by a signal does not
 	// take the terminal's group down with it and vice versa.
