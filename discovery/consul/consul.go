@@ -23,6 +23,9 @@
 // passing instance is published with no instances (not kept stale), and
 // an instance without its own address gets its node's address.
 //
+// The agent is reached over plain HTTP at domain:port (as Higress does);
+// the authSecretName token goes in X-Consul-Token on every request.
+//
 // Scale: each watched service holds one HTTP connection to the agent while
 // it blocks. Connections are capped at maxConns (below Consul's default
 // limits.http_max_conns_per_client of 200); beyond that many services,
@@ -182,8 +185,8 @@ func (w *watcher) Run(ctx context.Context) error {
 		}
 		w.Failed(err)
 		w.log.Warn("consul exchange failed; retrying", zap.Error(err), zap.Duration("in", delay))
-		// Full jitter around delay keeps many gateways from hammering a
-		// recovering agent in lockstep.
+		// Jitter (half to all of delay) keeps many gateways from
+		// hammering a recovering agent in lockstep.
 		sleep := delay/2 + rand.N(delay/2+1)
 		select {
 		case <-ctx.Done():

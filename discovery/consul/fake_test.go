@@ -147,3 +147,40 @@ func TestTokenAndDatacenterSent(t *testing.T) {
 		})
 	}
 }
+
+// TestThrottle covers Consul's blocking-query index rules.
+func TestThrottle(t *testing.T) {
+	w := &watcher{log: testutil.Logger(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a pause returns at once; only the index matters here
+	long := time.Now().Add(-time.Minute)
+	for _, c := range []struct {
+		last, got, want uint64
+	}{
+		{0, 5, 5},    // first read
+		{5, 9, 9},    // change
+		{9, 3, 0},    // went backwards: reset, next read non-blocking
+		{0, 0, 1},    // never block on 0
+		{12, 12, 12}, // timed out unchanged
+	} {
+		if got := w.throttle(ctx, long, c.last, c.got); got != c.want {
+			t.Errorf("throttle(%d, %d) = %d, want %d", c.last, c.got, got, c.want)
+		}
+	}
+	// An unchanged index returned at once pauses (spin guard).
+	start := time.Now()
+	w.throttle(context.Background(), time.Now(), 12, 12)
+	if d := time.Since(start); d < spinPause/2 {
+		t.Errorf("no pause after an unchanged quick answer (%s)", d)
+	}
+}
+
+// TestSelectCollisions: "a_b" and "a-b" are one host; the first name in
+// order wins, deterministically.
+func TestSelectCollisions(t *testing.T) {
+	w := &watcher{log: testutil.Logger(t), dc: "dc1", warned: map[string]string{}}
+	got := w.select_(map[string][]string{"a_b": nil, "a-b": nil, "c": {"x"}, "": nil})
+	if len(got) != 2 || got["a-b.dc1.consul"] != "a-b" || got["c.dc1.consul"] != "c" {
+		t.Fatalf("select = %v", got)
+	}
+}
