@@ -6,6 +6,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hxds/hxds/discovery"
+	"github.com/hxds/hxds/discovery/consul"
 	"github.com/hxds/hxds/discovery/direct"
 	"github.com/hxds/hxds/discovery/eureka"
 	"github.com/hxds/hxds/internal/api"
@@ -19,6 +20,7 @@ const DefaultRegistryGrace = 5 * time.Minute
 // registryFactories are the registry types hxds watches (McpBridge type →
 // watcher). Each discovery package adds its own.
 var registryFactories = map[string]discovery.Factory{
+	"consul": consul.New,
 	"eureka": eureka.New,
 	"static": direct.NewStatic,
 	"dns":    direct.NewDNS,
