@@ -3,15 +3,18 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	consulapi "github.com/hashicorp/consul/api"
 	"go.uber.org/zap"
 
 	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/internal/app"
+	"github.com/hxds/hxds/internal/testutil/consultest"
 	"github.com/hxds/hxds/xds/adsclient"
 )
 
@@ -259,4 +262,92 @@ func weightedClusters(rc *routev3.RouteConfiguration, domain string) []string {
 		}
 	}
 	return out
+}
+
+// TestConsulRegistryEndToEnd runs hxds against a real Consul agent: a
+// service registered in Consul becomes a cluster an Ingress destination
+// routes to, and its instances reach an ADS client over EDS as they
+// register, change weight and deregister; a stopped agent is reported
+// unhealthy while its last instances keep being served.
+func TestConsulRegistryEndToEnd(t *testing.T) {
+	agent := consultest.Start(t, consultest.Options{})
+	dir := copyQuickstart(t)
+	writeFile(t, dir, "50-registry.yaml", fmt.Sprintf(`apiVersion: networking.higress.io/v1
+kind: McpBridge
+metadata: {name: default, namespace: higress-system}
+spec:
+  registries:
+  - {type: consul, name: consul, domain: 127.0.0.1, port: %d, consulDatacenter: dc1, consulRefreshInterval: 1000000000}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: demo
+  annotations:
+    higress.io/destination: shop.dc1.consul
+spec:
+  ingressClassName: higress
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
+`, agent.HTTPPort()))
+	h := startHxds(t, dir)
+	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup, Delta: true})
+	const cluster = "outbound|9000||shop.dc1.consul"
+
+	register := func(id, addr string, weight int) {
+		t.Helper()
+		err := agent.Client().Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
+			ID: id, Name: "shop", Address: addr, Port: 9000,
+			Weights: &consulapi.AgentWeights{Passing: weight, Warning: 1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	register("shop-1", "10.2.0.1", 1)
+	s := cl.wait("the consul service behind shop.example.com", func(s adsclient.Snapshot) bool {
+		return routeCluster(s.Route(httpRoutes), "shop.example.com", "/") == cluster &&
+			slices.Equal(endpointAddrs(s, cluster), []string{"10.2.0.1:9000"})
+	})
+	before := s
+	register("shop-2", "10.2.0.2", 4)
+	s = cl.wait("the second instance", func(s adsclient.Snapshot) bool {
+		return slices.Equal(endpointAddrs(s, cluster), []string{"10.2.0.1:9000", "10.2.0.2:9000"})
+	})
+	if w := s.Endpoints(cluster).GetEndpoints()[0].GetLbEndpoints()[1].GetLoadBalancingWeight().GetValue(); w != 4 {
+		t.Errorf("weight %d, want 4", w)
+	}
+	if err := agent.Client().Agent().ServiceDeregister("shop-1"); err != nil {
+		t.Fatal(err)
+	}
+	s = cl.wait("shop-1 to go", func(s adsclient.Snapshot) bool {
+		return slices.Equal(endpointAddrs(s, cluster), []string{"10.2.0.2:9000"})
+	})
+	for _, typ := range []string{lds, rds, cds} {
+		if s.Version(typ) != before.Version(typ) {
+			t.Errorf("%s changed for instance changes", short(typ))
+		}
+	}
+
+	// The agent goes away: reported, and the last instance is still served.
+	agent.Stop()
+	var ws []discovery.WatcherStatus
+	waitUntil(t, "the registry to be reported unhealthy and held", func() (bool, string) {
+		h.getJSON(t, "/registry/watcherStatus", &ws)
+		// Consul's own service (consul.dc1.consul) is held too.
+		return len(ws) == 1 && !ws[0].Healthy && ws[0].Ready && ws[0].Held["shop.dc1.consul"] != "", describeStatuses(ws)
+	})
+	if got := endpointAddrs(cl.synced(h), cluster); !slices.Equal(got, []string{"10.2.0.2:9000"}) {
+		t.Errorf("endpoints while consul is down: %v", got)
+	}
+	if v := h.metric(t, `hxds_registry_healthy{registry="consul",type="consul"}`); v != 0 {
+		t.Errorf("hxds_registry_healthy = %v while consul is down", v)
+	}
 }
