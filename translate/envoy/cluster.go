@@ -40,22 +40,29 @@ func buildCluster(be *ir.Backend) *clusterv3.Cluster {
 		}}},
 	}
 	applyTrafficPolicy(c, be)
+	if be.ConnectTimeout != nil {
+		c.ConnectTimeout = durationpb.New(be.ConnectTimeout.Duration)
+	}
 	switch be.Kind {
-	case ir.BackendDNS:
-		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
-		// Envoy's default DNS refresh applies: dns_refresh_rate is
-		// deprecated on Cluster, and a deprecated field may turn fatal.
-		eps := []*endpointv3.LbEndpoint{lbEndpoint(be.Host, be.Port, corev3.HealthStatus_UNKNOWN)}
-		if len(be.DNSEndpoints) > 0 {
-			eps = eps[:0]
-			for _, d := range be.DNSEndpoints {
-				ep := lbEndpoint(d.Host, d.Port, corev3.HealthStatus_UNKNOWN)
-				if d.Weight > 1 {
-					ep.LoadBalancingWeight = wrapperspb.UInt32(d.Weight)
-				}
-				eps = append(eps, ep)
+	case ir.BackendDNS, ir.BackendStatic:
+		if be.Kind == ir.BackendDNS {
+			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+			c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+			// Envoy's default DNS refresh applies: dns_refresh_rate is
+			// deprecated on Cluster, and a deprecated field may turn fatal.
+		} else {
+			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+		}
+		var eps []*endpointv3.LbEndpoint
+		for _, d := range be.Endpoints {
+			ep := lbEndpoint(d.Host, d.Port, corev3.HealthStatus_UNKNOWN)
+			if d.Weight > 1 {
+				ep.LoadBalancingWeight = wrapperspb.UInt32(d.Weight)
 			}
+			eps = append(eps, ep)
+		}
+		if len(eps) == 0 {
+			eps = []*endpointv3.LbEndpoint{lbEndpoint(be.Host, be.Port, corev3.HealthStatus_UNKNOWN)}
 		}
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
 			ClusterName: be.Name,

@@ -72,6 +72,13 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 			out.FilterChains = append(out.FilterChains, passthroughFilterChain(p, statPrefix))
 		}
 	case ir.ProtocolTCP:
+		if strings.Contains(l.TCP.Tunnel, "%REQUESTED_SERVER_NAME%") {
+			// The tunnel target is the client's SNI: read it first.
+			out.ListenerFilters = []*listenerv3.ListenerFilter{{
+				Name:       wellknown.TlsInspector,
+				ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})},
+			}}
+		}
 		out.FilterChains = []*listenerv3.FilterChain{tcpFilterChain(l.TCP, statPrefix)}
 	}
 	return out

@@ -60,6 +60,9 @@ func tcpProxyFilter(p *ir.TCPProxy, listenerStatPrefix string) *listenerv3.Filte
 		}
 		tp.ClusterSpecifier = &tcpproxyv3.TcpProxy_WeightedClusters{WeightedClusters: wc}
 	}
+	if p.Tunnel != "" {
+		tp.TunnelingConfig = &tcpproxyv3.TcpProxy_TunnelingConfig{Hostname: p.Tunnel}
+	}
 	return &listenerv3.Filter{Name: wellknown.TCPProxy, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)}}
 }
 

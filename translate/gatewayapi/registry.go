@@ -48,7 +48,7 @@ func (t *translator) registryBackend(src *routeSource, field string, br gwv1.Bac
 		t.ingressHTTP1[name] = true
 	}
 	t.registered[name] = true
-	t.b.AddBackend(registry.Backend(t.snap, host, port, ""))
+	t.b.AddBackend(registry.Backend(t.snap, t.opts, host, port, ""))
 	rr.clusters = append(rr.clusters, clusterUse{field: field, name: name})
 	return name, "", ""
 }

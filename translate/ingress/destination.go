@@ -99,7 +99,7 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 	assigned := uint32(0)
 	for i := len(ds) - 1; i >= 0; i-- {
 		d := ds[i]
-		be := t.b.AddBackend(registry.Backend(t.snap, d.host, d.port, d.subset))
+		be := t.b.AddBackend(registry.Backend(t.snap, t.opts, d.host, d.port, d.subset))
 		name := be.Name
 		out[i] = ir.Destination{Backend: name}
 		if i > 0 {

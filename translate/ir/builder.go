@@ -22,6 +22,8 @@ type Builder struct {
 	// tcp and passthrough: see tcpbuilder.go.
 	tcp         map[uint32]*TCPProxy
 	passthrough map[uint32]map[string]*TCPProxy
+	// extra listeners (AddListener).
+	extra []*Listener
 }
 
 // NewBuilder starts an empty gateway for group; listeners bind address.
@@ -99,6 +101,10 @@ func (b *Builder) AddBackend(be *Backend) *Backend {
 	return be
 }
 
+// AddListener adds a listener the per-port builders do not make (the local
+// tunnel listeners of outbound proxies). Its port must be free.
+func (b *Builder) AddListener(l *Listener) { b.extra = append(b.extra, l) }
+
 // Backend returns a registered backend.
 func (b *Builder) Backend(name string) *Backend { return b.backends[name] }
 
@@ -134,6 +140,7 @@ func (b *Builder) Build() *Gateway {
 		gw.Listeners = append(gw.Listeners, l)
 	}
 	gw.Listeners = b.buildTCP(gw.Listeners)
+	gw.Listeners = append(gw.Listeners, b.extra...)
 	sort.SliceStable(gw.Listeners, func(i, j int) bool { return gw.Listeners[i].Port < gw.Listeners[j].Port })
 	return gw
 }

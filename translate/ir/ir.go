@@ -390,6 +390,8 @@ const (
 	// BackendRegistry: a service registry host (McpBridge); endpoints over
 	// EDS from the registries.
 	BackendRegistry
+	// BackendStatic: fixed IP endpoints (Endpoints), part of the cluster.
+	BackendStatic
 )
 
 // Backend is one upstream cluster.
@@ -403,9 +405,12 @@ type Backend struct {
 	// service port number, TargetPortName the port name EndpointSlices use.
 	Service        ServiceRef `json:"service,omitempty"`
 	TargetPortName string     `json:"targetPortName,omitempty"`
-	// DNSEndpoints are the endpoints of a BackendDNS backend with several
-	// (a DNS-resolved registry service); without them Host:Port is.
-	DNSEndpoints []DNSEndpoint `json:"dnsEndpoints,omitempty"`
+	// Endpoints are the fixed endpoints of a BackendStatic backend, or of a
+	// BackendDNS backend with several (host names Envoy resolves); a
+	// BackendDNS backend without them has Host:Port.
+	Endpoints []FixedEndpoint `json:"endpoints,omitempty"`
+	// ConnectTimeout overrides the default connect timeout.
+	ConnectTimeout *Duration `json:"connectTimeout,omitempty"`
 
 	// Traffic policy (backend-protocol, proxy-ssl-*, load-balance, ...).
 	HTTP2 bool         `json:"http2,omitempty"`
@@ -420,9 +425,9 @@ type Backend struct {
 	PolicySource *diag.Object `json:"policySource,omitempty"`
 }
 
-// DNSEndpoint is a host name Envoy resolves, with the port and weight of
-// the endpoints it resolves to.
-type DNSEndpoint struct {
+// FixedEndpoint is an endpoint that is part of its cluster: an IP
+// (BackendStatic) or a host name Envoy resolves (BackendDNS).
+type FixedEndpoint struct {
 	Host   string `json:"host"`
 	Port   uint32 `json:"port"`
 	Weight uint32 `json:"weight,omitempty"`

@@ -32,6 +32,10 @@ type TCPProxy struct {
 	// terminates TLS with before proxying (TLSRoute on a listener in mode
 	// Terminate); empty passes TLS through.
 	Certificate string `json:"certificate,omitempty"`
+	// Tunnel, when set, tunnels each connection through the destination,
+	// an HTTP proxy, with CONNECT to this host:port; it may use Envoy's
+	// %REQUESTED_SERVER_NAME% (the TLS SNI of the connection).
+	Tunnel string `json:"tunnel,omitempty"`
 	// Route is <ns>/<route> of the route served, Source the route object.
 	Route  string      `json:"route,omitempty"`
 	Source diag.Object `json:"source,omitempty"`
