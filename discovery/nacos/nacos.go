@@ -120,7 +120,7 @@ func parseSettings(cfg discovery.Config, types ...string) (settings, error) {
 		return s, fmt.Errorf("registry %s: domain is required (the Nacos server host)", r.Key())
 	}
 	if s.domain != "" {
-		if strings.ContainsAny(s.domain, "/ \t\n?#@") {
+		if !validAddress(s.domain) {
 			return s, fmt.Errorf("registry %s: domain %q must be a bare host name or IP (no scheme, path or port)", r.Key(), r.Domain)
 		}
 		if s.port == 0 || s.port > 65535 {
