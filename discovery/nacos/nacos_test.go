@@ -112,7 +112,7 @@ func TestParseV1Payloads(t *testing.T) {
 	}{
 		{`{"count":2,"doms":["a","b"]}`, 2, "a,b", false},
 		{`{"count":"2","doms":["a",3,null,{"x":1},"b"]}`, 0, "a,,b", false}, // null decodes as ""
-		{`{"count":1e400}`, 0, "", false}, // unusable count: 0
+		{`{"count":1e400}`, 0, "", false},                                   // unusable count: 0
 		{`{"count":-1,"doms":null}`, 0, "", false},
 		{`{}`, 0, "", false},
 		{`[]`, 0, "", true},
