@@ -50,6 +50,9 @@ type fakeNacos struct {
 	requests map[string]int
 	grpcSrv  *grpc.Server
 	httpSrv  *http.Server
+	// hook, when it returns a payload, answers a request instead
+	// (hostile responses).
+	hook func(typ string) *nacosgrpc.Payload
 }
 
 type fakeStream struct {
@@ -208,7 +211,13 @@ func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*naco
 	}
 	f.mu.Lock()
 	f.requests[typ]++
+	hook := f.hook
 	f.mu.Unlock()
+	if hook != nil {
+		if p := hook(typ); p != nil {
+			return p, nil
+		}
+	}
 	reply := func(r rpc_response.IResponse) (*nacosgrpc.Payload, error) {
 		return payload(r.GetResponseType(), r), nil
 	}
@@ -336,4 +345,19 @@ func cut(k string) (group, name string, ok bool) {
 func inst(ip string, port uint64, weight float64, md map[string]string) model.Instance {
 	return model.Instance{Ip: ip, Port: port, Weight: weight, Healthy: true, Enable: true, Ephemeral: true,
 		ClusterName: "DEFAULT", Metadata: md}
+}
+
+// pushRaw sends p on every client's bidi stream.
+func (f *fakeNacos) pushRaw(p *nacosgrpc.Payload) {
+	f.mu.Lock()
+	var targets []*fakeStream
+	for _, s := range f.streams {
+		targets = append(targets, s)
+	}
+	f.mu.Unlock()
+	for _, s := range targets {
+		s.mu.Lock()
+		_ = s.s.Send(p)
+		s.mu.Unlock()
+	}
 }

@@ -244,8 +244,11 @@ func (c *grpcConn) listServices(ctx context.Context, group string) ([]string, er
 			return nil, err
 		}
 		names = append(names, out.ServiceNames...)
-		if len(out.ServiceNames) == 0 || len(names) >= out.Count {
+		if len(names) >= out.Count {
 			break
+		}
+		if len(out.ServiceNames) == 0 {
+			return nil, errShortListing(group, out.Count, len(names))
 		}
 	}
 	return names, nil

@@ -152,6 +152,14 @@ func parseSettings(cfg discovery.Config, types ...string) (settings, error) {
 	return s, nil
 }
 
+// errShortListing: the server reported more services than its pages
+// hold. Services may have been deleted while paging, or the server is
+// confused; either way the listing is not complete, so nothing may be
+// removed on its account (the next refresh retries).
+func errShortListing(group string, count, got int) error {
+	return fmt.Errorf("group %q: the server counts %d services but its pages listed %d", group, count, got)
+}
+
 // grpcPortOffset is where Nacos 2.x listens for gRPC relative to its HTTP
 // port (the SDK's constant.RpcPortOffset).
 const grpcPortOffset = 1000

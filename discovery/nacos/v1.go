@@ -226,8 +226,11 @@ func (w *V1Watcher) listServices(ctx context.Context, group string) ([]string, e
 			return nil, err
 		}
 		all = append(all, names...)
-		if len(names) == 0 || len(all) >= count {
+		if len(all) >= count {
 			break
+		}
+		if len(names) == 0 {
+			return nil, errShortListing(group, count, len(all))
 		}
 	}
 	return all, nil

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	nacosgrpc "github.com/nacos-group/nacos-sdk-go/v2/api/grpc"
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/discovery/discoverytest"
@@ -375,4 +377,71 @@ func TestNewV2Validation(t *testing.T) {
 			t.Errorf("%+v: %v", cfg, err)
 		}
 	}
+}
+
+func TestV2HostilePayloads(t *testing.T) {
+	f := newFakeNacos(t)
+	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	rec := discoverytest.NewRecorder()
+	// Listing every 20ms; instance changes still come only by push (a
+	// listing subscribes new services, it does not refetch known ones).
+	w := startV2(t, v2Config(f), discovery.Auth{}, rec, func(w *V2Watcher) { w.refresh = 20 * time.Millisecond })
+	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
+
+	// Pushes: unreadable, unknown, unsubscribed, stale, and odd instances.
+	f.pushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "NotifySubscriberRequest"}, Body: &anypb.Any{Value: []byte("{not json")}})
+	f.pushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "SomethingNew"}, Body: &anypb.Any{Value: []byte("{}")}})
+	f.pushRaw(&nacosgrpc.Payload{})
+	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "nobody", "groupName": "DEFAULT_GROUP",
+		"hosts": []any{map[string]any{"ip": "1.1.1.1", "port": 1, "healthy": true, "enabled": true}}, "lastRefTime": refTime.Add(1)}}))
+	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "svc-a", "groupName": "DEFAULT_GROUP",
+		"hosts": []any{map[string]any{"ip": "9.9.9.9", "port": 9, "healthy": true, "enabled": true}}, "lastRefTime": 1}}))
+	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
+		inst("", 80, 1, nil), inst("10.0.0.5", 0, 1, nil), inst("bad host", 80, 1, nil), inst("10.0.0.6", 70000, 1, nil),
+		inst("10.0.0.7", 81, 1e300, map[string]string{}),
+	})
+	got := rec.WaitFor(t, 5*time.Second, "only the sane instance", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.7:81" }))[hostA]
+	if got.Instances[0].Weight != maxWeight {
+		t.Errorf("weight 1e300 → %d", got.Instances[0].Weight)
+	}
+	// A push naming the service with its group ("G@@name") is understood too.
+	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "DEFAULT_GROUP@@svc-a",
+		"hosts": []any{map[string]any{"ip": "10.0.0.8", "port": 82, "weight": 1, "healthy": true, "enabled": true}}, "lastRefTime": refTime.Add(1)}}))
+	rec.WaitFor(t, 5*time.Second, "group@@name push", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.8:82" }))
+	if _, ok := rec.Services()["nobody.DEFAULT-GROUP.public.nacos"]; ok {
+		t.Error("a push for an unsubscribed service was published")
+	}
+
+	// Hostile responses to the listing: the watcher reports errors, keeps
+	// what it has, and recovers.
+	for _, p := range []*nacosgrpc.Payload{
+		{Metadata: &nacosgrpc.Metadata{Type: "ServiceListResponse"}, Body: &anypb.Any{Value: []byte("[1,2")}},
+		{Metadata: &nacosgrpc.Metadata{Type: "InstanceResponse"}, Body: &anypb.Any{Value: []byte("{}")}},
+		{Metadata: &nacosgrpc.Metadata{Type: "ServiceListResponse"}, Body: &anypb.Any{Value: []byte(`{"resultCode":200,"success":true,"count":1000000,"serviceNames":[]}`)}},
+		{},
+	} {
+		f.mu.Lock()
+		f.hook = func(typ string) *nacosgrpc.Payload {
+			if typ == "ServiceListRequest" {
+				return p
+			}
+			return nil
+		}
+		f.mu.Unlock()
+		n := w.Status().Errors
+		deadline := time.Now().Add(5 * time.Second)
+		for w.Status().Errors == n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if w.Status().Errors == n {
+			t.Errorf("hostile listing response %v not reported", p)
+		}
+	}
+	f.mu.Lock()
+	f.hook = nil
+	f.mu.Unlock()
+	if _, ok := rec.Services()[hostA]; !ok {
+		t.Fatal("svc-a lost to hostile listing responses")
+	}
+	waitStatus(t, w, 5*time.Second, "healthy again", func(s discovery.Status) bool { return s.Healthy })
 }
