@@ -53,6 +53,8 @@ type fakeNacos struct {
 	// hook, when it returns a payload, answers a request instead
 	// (hostile responses).
 	hook func(typ string) *nacosgrpc.Payload
+	// headers of the last request of each type.
+	headers map[string]map[string]string
 }
 
 type fakeStream struct {
@@ -211,6 +213,10 @@ func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*naco
 	}
 	f.mu.Lock()
 	f.requests[typ]++
+	if f.headers == nil {
+		f.headers = map[string]map[string]string{}
+	}
+	f.headers[typ] = p.GetMetadata().GetHeaders()
 	hook := f.hook
 	f.mu.Unlock()
 	if hook != nil {

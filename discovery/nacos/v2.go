@@ -159,9 +159,10 @@ type session struct {
 	w    *V2Watcher
 	conn *grpcConn
 
-	mu    sync.Mutex
-	subs  map[string]*subscription // by host
-	byKey map[string]*subscription // by "group@@name"
+	mu     sync.Mutex
+	subs   map[string]*subscription // by host
+	byKey  map[string]*subscription // by "group@@name"
+	closed bool
 }
 
 type subscription struct {
@@ -184,8 +185,15 @@ func (w *V2Watcher) session(ctx context.Context, server serverAddr, httpc *http.
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
 	ss.conn = conn
+	defer func() {
+		// A push still in flight must not overwrite what the next
+		// connection publishes.
+		ss.mu.Lock()
+		ss.closed = true
+		ss.mu.Unlock()
+		conn.Close()
+	}()
 	w.log.Info("connected to nacos", zap.String("server", server.String()))
 
 	syncT := time.NewTimer(0)
@@ -331,8 +339,9 @@ func (ss *session) sync(ctx context.Context) error {
 func (ss *session) onPush(svc model.Service) {
 	ss.mu.Lock()
 	sub := ss.byKey[pushKey(svc)]
+	closed := ss.closed
 	ss.mu.Unlock()
-	if sub == nil {
+	if sub == nil || closed {
 		return // not (or no longer) subscribed
 	}
 	ss.w.Synced(false)
@@ -342,7 +351,7 @@ func (ss *session) onPush(svc model.Service) {
 func (ss *session) applyIfNewer(sub *subscription, svc model.Service) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.subs[sub.host] != sub || svc.LastRefTime < sub.lastRef {
+	if ss.closed || ss.subs[sub.host] != sub || svc.LastRefTime < sub.lastRef {
 		return
 	}
 	sub.lastRef = svc.LastRefTime

@@ -243,6 +243,29 @@ func TestV2Auth(t *testing.T) {
 	}
 }
 
+func TestV2AccessKeySignature(t *testing.T) {
+	f := newFakeNacos(t)
+	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	cfg := v2Config(f)
+	cfg.NacosAccessKey, cfg.NacosSecretKey = "test-ak", "test-sk"
+	rec := discoverytest.NewRecorder()
+	w := startV2(t, cfg, discovery.Auth{}, rec, nil)
+	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
+	f.mu.Lock()
+	h := f.headers["SubscribeServiceRequest"]
+	f.mu.Unlock()
+	if h["ak"] != "test-ak" || h["signature"] == "" || !strings.HasSuffix(h["data"], "@@DEFAULT_GROUP@@svc-a") {
+		t.Errorf("subscribe headers %v lack the AK/SK signature", h)
+	}
+	// Health checks are signed too and keep the connection.
+	for f.count("HealthCheckRequest") < 3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s := w.Status(); !s.Healthy || f.count("ServerCheckRequest") != 1 {
+		t.Errorf("status %+v after %d server checks", s, f.count("ServerCheckRequest"))
+	}
+}
+
 func TestV2GroupsNamespaceVportLoopGuard(t *testing.T) {
 	f := newFakeNacos(t)
 	ns := "ns-id-1"
