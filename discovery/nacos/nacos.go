@@ -40,10 +40,18 @@
 // TCP dial at start; a service that leaves the listing is removed at once; a
 // service whose instances all go away is published with no instances (the
 // catalog applies the outage grace period); only healthy and enabled
-// instances are published; Nacos 1.x honours nothing of auth either way
-// (Higress passes none; neither do we). Loop guard: instances that
-// mcp-bridge itself registered (metadata register-resource: mcp-bridge) are
-// dropped, and a service made only of them is not published at all.
+// instances are published; the port and protocol come from the first
+// instance in address order (not registry order, which would flap). As in
+// Higress, type nacos (1.x) sends no credentials (username/password and
+// AK/SK are for nacos2/nacos3; setting them on nacos logs a warning). Loop
+// guard: instances that mcp-bridge itself registered (metadata
+// register-resource: mcp-bridge) are dropped, and a service made only of
+// them is not published at all.
+//
+// Nothing is written to disk: the SDK parts that keep cache and log files
+// (its NamingClient, service-info holder and file logger) are not used, and
+// the SDK's process-wide logger is routed to zap ("nacos-sdk", levels
+// shifted down one step).
 package nacos
 
 import (
