@@ -468,3 +468,34 @@ func TestV2HostilePayloads(t *testing.T) {
 	}
 	waitStatus(t, w, 5*time.Second, "healthy again", func(s discovery.Status) bool { return s.Healthy })
 }
+
+func TestV2ServerRequests(t *testing.T) {
+	f := newFakeNacos(t)
+	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	rec := discoverytest.NewRecorder()
+	w := startV2(t, v2Config(f), discovery.Auth{}, rec, nil)
+	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
+
+	// Client detection is answered on the stream.
+	f.pushRaw(payload("ClientDetectionRequest", map[string]any{"requestId": "42"}))
+	deadline := time.Now().Add(5 * time.Second)
+	for f.count("ClientDetectionResponse") == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.count("ClientDetectionResponse") == 0 {
+		t.Error("client detection not answered")
+	}
+	// A connection reset makes the watcher reconnect and resubscribe.
+	subs := f.count("SubscribeServiceRequest")
+	f.pushRaw(payload("ConnectResetRequest", map[string]any{"requestId": "43"}))
+	for (f.count("ServerCheckRequest") < 2 || f.count("SubscribeServiceRequest") == subs) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.count("ServerCheckRequest") < 2 || f.count("SubscribeServiceRequest") == subs {
+		t.Errorf("no reconnection after ConnectResetRequest (%d server checks)", f.count("ServerCheckRequest"))
+	}
+	waitStatus(t, w, 5*time.Second, "healthy after reconnecting", func(s discovery.Status) bool { return s.Healthy })
+	if rec.Calls("replace") != 1 {
+		t.Errorf("reconnection re-published everything: %d replaces", rec.Calls("replace"))
+	}
+}
