@@ -9,6 +9,7 @@ import (
 	"github.com/hxds/hxds/discovery/consul"
 	"github.com/hxds/hxds/discovery/direct"
 	"github.com/hxds/hxds/discovery/eureka"
+	"github.com/hxds/hxds/discovery/nacos"
 	"github.com/hxds/hxds/internal/api"
 	"github.com/hxds/hxds/translate/input"
 )
@@ -22,6 +23,9 @@ const DefaultRegistryGrace = 5 * time.Minute
 var registryFactories = map[string]discovery.Factory{
 	"consul": consul.New,
 	"eureka": eureka.New,
+	"nacos":  nacos.NewV1,
+	"nacos2": nacos.NewV2,
+	"nacos3": nacos.NewV2,
 	"static": direct.NewStatic,
 	"dns":    direct.NewDNS,
 }
