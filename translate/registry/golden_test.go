@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hxds/hxds/internal/source/file"
@@ -50,10 +51,11 @@ func TestGolden(t *testing.T) {
 			t.Errorf("generated resources fail the check:\n%v", err)
 		}
 		out, err := yaml.Marshal(struct {
+			Listeners       any                    `json:"listeners,omitempty"`
 			Clusters        any                    `json:"clusters"`
 			EndpointTargets []envoy.EndpointTarget `json:"endpointTargets"`
 			Status          []diag.Status          `json:"status"`
-		}{clustersJSON(t, group), group.EndpointTargets, res.Diagnostics.List()})
+		}{messagesJSON(t, group.Listeners), messagesJSON(t, group.Clusters), group.EndpointTargets, res.Diagnostics.List()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,11 +63,11 @@ func TestGolden(t *testing.T) {
 	})
 }
 
-// clustersJSON renders the group's clusters in proto JSON (field names as
-// in the proto), one generic value each.
-func clustersJSON(t *testing.T, r *envoy.Resources) []any {
-	out := make([]any, 0, len(r.Clusters))
-	for _, c := range r.Clusters {
+// messagesJSON renders resources in proto JSON (field names as in the
+// proto), one generic value each.
+func messagesJSON[M proto.Message](t *testing.T, ms []M) []any {
+	out := make([]any, 0, len(ms))
+	for _, c := range ms {
 		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(c)
 		if err != nil {
 			t.Fatal(err)
