@@ -25,6 +25,7 @@ import (
 var (
 	registryServices  = flag.Int("registry.services", 1000, "BenchmarkRegistryEndpointPush: registry services")
 	registryInstances = flag.Int("registry.instances", 10, "BenchmarkRegistryEndpointPush: instances per service")
+	registryDelta     = flag.Bool("registry.delta", false, "BenchmarkRegistryEndpointPush: clients use delta xDS")
 )
 
 // benchRegistry is a registry type whose watcher hands its Publisher to the
@@ -125,7 +126,7 @@ spec:
 			pub.Replace(all)
 
 			fl, err := fleet.Start(ctx, fleet.Options{
-				Address: addr.String(), Clients: clients,
+				Address: addr.String(), Clients: clients, Delta: *registryDelta,
 				Ready: []fleet.Check{fleet.EndpointRev(registryCluster(0), 1), fleet.EndpointRev(registryCluster(n-1), 1)},
 			})
 			if err != nil {
