@@ -61,6 +61,16 @@ type RegistryConfig struct {
 	EnableMCPServer        *bool          `json:"enableMCPServer,omitempty"`
 	ProxyName              string         `json:"proxyName,omitempty"`
 	Vport                  *RegistryVport `json:"vport,omitempty"`
+	// In the CRD, unused by Higress's controller (and by hxds); read so
+	// that McpBridges that set them are not rejected.
+	EnableScopeMcpServers *bool                   `json:"enableScopeMcpServers,omitempty"`
+	AllowMcpServers       []string                `json:"allowMcpServers,omitempty"`
+	Metadata              map[string]InnerMapSpec `json:"metadata,omitempty"`
+}
+
+// InnerMapSpec is a value of RegistryConfig.Metadata.
+type InnerMapSpec struct {
+	InnerMap map[string]string `json:"inner_map,omitempty"`
 }
 
 // Key is the registry's identity, "<type>/<name>", as Higress keys watchers.
