@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -103,7 +105,7 @@ func (r *Reconciler) Apply(bridge *api.McpBridge, secrets Secrets) error {
 			r.log.Info("registry removed", zap.String("registry", key))
 		}
 	}
-	for _, key := range sortedKeys(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		if _, ok := r.running[key]; ok {
 			continue
 		}
@@ -260,13 +262,4 @@ func nameOf(key string) string {
 		}
 	}
 	return key
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

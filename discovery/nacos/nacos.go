@@ -393,3 +393,24 @@ func (p *published) hosts() []string {
 	}
 	return out
 }
+
+// applyInstances publishes host's service built from raws, or withdraws it
+// when it cannot be served (warning once per reason, remembered in
+// skipped). The caller serializes calls for one watcher.
+func applyInstances(out *published, skipped map[string]string, log *zap.Logger, vport *api.RegistryVport, host string, raws []rawInstance) {
+	var prev *discovery.Service
+	if p, ok := out.get(host); ok {
+		prev = &p
+	}
+	svc, err := buildService(host, raws, vport, prev, log)
+	if err != nil {
+		if skipped[host] != err.Error() {
+			skipped[host] = err.Error()
+			log.Warn("service not published", zap.String("host", host), zap.Error(err))
+		}
+		out.remove(host)
+		return
+	}
+	delete(skipped, host)
+	out.update(svc)
+}

@@ -169,21 +169,7 @@ func (w *V1Watcher) sweep(ctx context.Context) error {
 
 // apply publishes one service's fresh instance list.
 func (w *V1Watcher) apply(host string, raws []rawInstance) {
-	var prev *discovery.Service
-	if p, ok := w.out.get(host); ok {
-		prev = &p
-	}
-	svc, err := buildService(host, raws, w.s.cfg.Registry.Vport, prev, w.log)
-	if err != nil {
-		if w.skipped[host] != err.Error() {
-			w.skipped[host] = err.Error()
-			w.log.Warn("service not published", zap.String("host", host), zap.Error(err))
-		}
-		w.out.remove(host)
-		return
-	}
-	delete(w.skipped, host)
-	w.out.update(svc)
+	applyInstances(w.out, w.skipped, w.log, w.s.cfg.Registry.Vport, host, raws)
 }
 
 func (w *V1Watcher) get(ctx context.Context, path string, q url.Values) ([]byte, error) {

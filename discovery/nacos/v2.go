@@ -373,19 +373,5 @@ func (w *V2Watcher) apply(host string, instances []model.Instance) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var prev *discovery.Service
-	if p, ok := w.out.get(host); ok {
-		prev = &p
-	}
-	svc, err := buildService(host, raws, w.s.cfg.Registry.Vport, prev, w.log)
-	if err != nil {
-		if w.skipped[host] != err.Error() {
-			w.skipped[host] = err.Error()
-			w.log.Warn("service not published", zap.String("host", host), zap.Error(err))
-		}
-		w.out.remove(host)
-		return
-	}
-	delete(w.skipped, host)
-	w.out.update(svc)
+	applyInstances(w.out, w.skipped, w.log, w.s.cfg.Registry.Vport, host, raws)
 }
