@@ -161,7 +161,7 @@ func BenchmarkRelist(b *testing.B) {
 	}
 	w := wt.(*Watcher)
 	// Drive resync directly (no Run loop): the client's events just queue.
-	conn, _, err := zk.Connect([]string{srv.Addr()}, sessionTimeout, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}), zk.WithEventCallback(w.onEvent))
+	conn, _, err := zk.Connect([]string{srv.Addr()}, sessionTimeout, zk.WithLogInfo(false), zk.WithLogger(nopLogger{}), zk.WithEventCallback(func(ev zk.Event) { w.onEvent(w.gen, ev) }))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,9 @@
 // reconnect, and the server fires those whose nodes changed meanwhile;
 // every (re)established session nevertheless triggers a full re-list, and a
 // session expiry drops every watch, so the re-list re-arms them all. A
+// client that has had no session for 3 session timeouts (30 s) is replaced
+// by a new one: a server restarted without its data refuses a client that
+// has seen later zxids, which would otherwise retry forever. A
 // full re-list also runs every 5 minutes as a safety net (it reuses armed
 // watches, so on a steady registry it costs one children read per service
 // and publishes nothing).
@@ -73,6 +76,9 @@ const (
 	// session is up (a lost session is retried by the client itself).
 	retryMin = 500 * time.Millisecond
 	retryMax = 30 * time.Second
+	// staleAfter × the session timeout without a session: the session is
+	// long expired server-side, so a new client loses nothing.
+	staleAfter = 3
 )
 
 // dubboSkip are children of /dubbo that are not interfaces.
@@ -152,8 +158,13 @@ type Watcher struct {
 	log            *zap.Logger
 
 	conn *zk.Conn
-	// state is the client's session state, updated from the event callback.
-	state atomic.Int32
+	// state is the client's session state, updated from the event
+	// callback; lostAt is when it last stopped being StateHasSession.
+	state  atomic.Int32
+	lostAt atomic.Int64
+	// gen numbers clients, so a replaced client's events are ignored.
+	genMu sync.Mutex
+	gen   uint64
 
 	// Events from the client's callback, drained by Run's loop.
 	qmu   sync.Mutex
@@ -189,24 +200,19 @@ func (w *Watcher) Status() discovery.Status {
 
 // Run implements discovery.Watcher.
 func (w *Watcher) Run(ctx context.Context) error {
-	w.state.Store(int32(zk.StateDisconnected))
-	conn, _, err := zk.Connect([]string{w.addr}, w.sessionTimeout,
-		zk.WithHostProvider(&hostProvider{}),
-		zk.WithLogger(zkLogger{w.log.Named("client").Sugar()}),
-		zk.WithLogInfo(false),
-		zk.WithEventCallback(w.onEvent),
-		// ZooKeeper's own default jute.maxbuffer: a larger packet is a
-		// broken or hostile server, not a registry.
-		zk.WithMaxBufferSize(4<<20),
-	)
-	if err != nil {
+	if _, err := w.connect(); err != nil {
 		// Only a malformed server list fails here; New validated it.
 		return fmt.Errorf("zookeeper registry %q: connect %s: %w", w.name, w.addr, err)
 	}
-	w.conn = conn
-	defer conn.Close()
+	defer func() { w.conn.Close() }()
 	w.log.Info("watching zookeeper", zap.String("address", w.addr), zap.Strings("springCloudRoots", w.roots))
 
+	// stale checks for a client that cannot get a session back: a server
+	// restarted without its data (or a replaced ensemble) refuses a client
+	// that has seen a later zxid, and the client would retry it forever.
+	// Long after the old session expired, a new client starts afresh.
+	stale := time.NewTicker(time.Second)
+	defer stale.Stop()
 	needFull := false
 	backoff := retryMin
 	retry := time.NewTimer(time.Hour)
@@ -222,6 +228,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-retry.C:
 		case <-safety.C:
 			needFull = true
+		case <-stale.C:
+			if lost := time.Since(time.Unix(0, w.lostAt.Load())); zk.State(w.state.Load()) != zk.StateHasSession && lost > staleAfter*w.sessionTimeout {
+				w.log.Warn("no zookeeper session for long; starting a new client", zap.Duration("for", lost))
+				w.conn.Close()
+				if _, err := w.connect(); err != nil {
+					return fmt.Errorf("zookeeper registry %q: connect %s: %w", w.name, w.addr, err)
+				}
+				needFull = true
+			}
 		}
 		for _, ev := range w.drain() {
 			switch ev.Type {
@@ -302,11 +317,44 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
+// connect starts a new client (a new session); events of the previous one
+// are ignored from now on.
+func (w *Watcher) connect() (*zk.Conn, error) {
+	w.genMu.Lock()
+	w.gen++
+	gen := w.gen
+	w.state.Store(int32(zk.StateDisconnected))
+	w.lostAt.Store(time.Now().UnixNano())
+	w.genMu.Unlock()
+	w.clearArmed()
+	conn, _, err := zk.Connect([]string{w.addr}, w.sessionTimeout,
+		zk.WithHostProvider(&hostProvider{}),
+		zk.WithLogger(zkLogger{w.log.Named("client").Sugar()}),
+		zk.WithLogInfo(false),
+		zk.WithEventCallback(func(ev zk.Event) { w.onEvent(gen, ev) }),
+		// ZooKeeper's own default jute.maxbuffer: a larger packet is a
+		// broken or hostile server, not a registry.
+		zk.WithMaxBufferSize(4<<20),
+	)
+	if err != nil {
+		return nil, err
+	}
+	w.conn = conn
+	return conn, nil
+}
+
 // onEvent is the client's event callback: it must not block. Session
 // state goes straight to health; everything is queued for Run's loop.
-func (w *Watcher) onEvent(ev zk.Event) {
+func (w *Watcher) onEvent(gen uint64, ev zk.Event) {
+	w.genMu.Lock()
+	defer w.genMu.Unlock()
+	if gen != w.gen {
+		return // a closed client's last words
+	}
 	if ev.Type == zk.EventSession {
-		w.state.Store(int32(ev.State))
+		if prev := zk.State(w.state.Swap(int32(ev.State))); prev == zk.StateHasSession && ev.State != zk.StateHasSession {
+			w.lostAt.Store(time.Now().UnixNano())
+		}
 		switch ev.State {
 		case zk.StateHasSession:
 			w.log.Info("zookeeper session established", zap.String("server", ev.Server))

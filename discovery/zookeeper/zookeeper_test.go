@@ -527,3 +527,29 @@ func (p *proxy) pause(on bool) {
 		p.conns = nil
 	}
 }
+
+// TestServerReplaced restarts the server without its data: it refuses the
+// watcher's client (which has seen later zxids) until the watcher, long
+// after its session must have expired, starts a new client, re-lists, and
+// removes what is gone.
+func TestServerReplaced(t *testing.T) {
+	srv := zktest.Start(t)
+	app := newSession(t, srv.Addr())
+	for i := 0; i < 20; i++ { // advance the zxid well past the new server's
+		app.ephemeral(fmt.Sprintf("/services/old/id-%d", i), springJSON("old", "id", "10.5.0.1", 8000+i, nil))
+	}
+	w, rec := startWatcherOn(t, srv.Port(), 2*time.Second)
+	rec.WaitFor(t, wait, "listing", func(s map[string]discovery.Service) bool { return len(s["old.services.zookeeper"].Instances) == 20 })
+	app.close()
+	srv.Replace()
+	app2 := newSession(t, srv.Addr())
+	app2.ephemeral("/services/new/id-1", springJSON("new", "id-1", "10.5.0.2", 7070, nil))
+	rec.WaitFor(t, 30*time.Second, "re-listed from the new server", func(s map[string]discovery.Service) bool {
+		return len(s) == 1 && endpoints(s, "new.services.zookeeper") == "10.5.0.2:7070"
+	})
+	waitStatus(t, w, "healthy", func(s discovery.Status) bool { return s.Healthy && s.Ready })
+	app2.ephemeral("/services/new/id-2", springJSON("new", "id-2", "10.5.0.3", 7070, nil))
+	rec.WaitFor(t, wait, "watches in the new client", func(s map[string]discovery.Service) bool {
+		return endpoints(s, "new.services.zookeeper") == "10.5.0.2:7070,10.5.0.3:7070"
+	})
+}

@@ -155,12 +155,22 @@ func (s *Server) Stop() {
 }
 
 // Restart (re)starts the server on the same port with the same data:
-// client sessions resume if they reconnect within their timeout. (A server
-// restarted without its data refuses clients that have seen a later zxid,
-// so that is not offered.)
+// client sessions resume if they reconnect within their timeout.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
+	s.start()
+}
+
+// Replace restarts the server on the same port without its data, as a
+// rebuilt ensemble: every node and session is gone, and the server refuses
+// clients that have seen a later zxid than its own.
+func (s *Server) Replace() {
+	s.t.Helper()
+	s.Stop()
+	if err := os.RemoveAll(filepath.Join(s.dir, "data")); err != nil {
+		s.t.Fatal(err)
+	}
 	s.start()
 }
 
