@@ -10,6 +10,7 @@ import (
 	"github.com/hxds/hxds/discovery/direct"
 	"github.com/hxds/hxds/discovery/eureka"
 	"github.com/hxds/hxds/discovery/nacos"
+	"github.com/hxds/hxds/discovery/zookeeper"
 	"github.com/hxds/hxds/internal/api"
 	"github.com/hxds/hxds/translate/input"
 )
@@ -21,13 +22,14 @@ const DefaultRegistryGrace = 5 * time.Minute
 // registryFactories are the registry types hxds watches (McpBridge type →
 // watcher). Each discovery package adds its own.
 var registryFactories = map[string]discovery.Factory{
-	"consul": consul.New,
-	"eureka": eureka.New,
-	"nacos":  nacos.NewV1,
-	"nacos2": nacos.NewV2,
-	"nacos3": nacos.NewV2,
-	"static": direct.NewStatic,
-	"dns":    direct.NewDNS,
+	"consul":    consul.New,
+	"eureka":    eureka.New,
+	"nacos":     nacos.NewV1,
+	"nacos2":    nacos.NewV2,
+	"nacos3":    nacos.NewV2,
+	"static":    direct.NewStatic,
+	"zookeeper": zookeeper.New,
+	"dns":       direct.NewDNS,
 }
 
 // registryListener connects the catalog to the process: an instance change
