@@ -9,6 +9,7 @@ import (
 	"github.com/hudl/fargo"
 
 	"github.com/hxds/hxds/discovery"
+	"github.com/hxds/hxds/discovery/eureka/eurekatest"
 )
 
 // benchListing is an Eureka /apps JSON document of apps × per instances,
@@ -18,8 +19,8 @@ func benchListing(b *testing.B, apps, per int, version string) []byte {
 	for a := range apps {
 		app := &fargo.Application{Name: fmt.Sprintf("APP-%04d", a)}
 		for i := range per {
-			in := makeInstance(app.Name, fmt.Sprintf("10.%d.%d.%d", a/250, a%250, i+1), 8080,
-				withMeta("protocol", "http", "version", version, "zone", "z1"))
+			in := eurekatest.Instance(app.Name, fmt.Sprintf("10.%d.%d.%d", a/250, a%250, i+1), 8080,
+				eurekatest.WithMeta("protocol", "http", "version", version, "zone", "z1"))
 			app.Instances = append(app.Instances, in)
 		}
 		resp.Response.Applications = append(resp.Response.Applications, app)

@@ -6,8 +6,8 @@
 // http://<domain>:<port><path> when the domain carries a path (e.g.
 // "registry.example/eureka/v2" for Netflix's WAR). A domain may also start
 // with http:// or https://. The registry has no refresh-interval field in
-// the McpBridge (Higress polls every 30 s, fixed), so the interval is an
-// internal 30 s; failures are retried with a backoff from 1 s doubling up
+// the McpBridge (Higress polls every 30 s, fixed), so the interval is
+// DefaultRefreshInterval, 30 s; failures are retried with a backoff from 1 s doubling up
 // to that interval. Deltas are applied as Eureka's own client does and
 // checked against the server's apps hashcode; a mismatch, an error, a
 // server without deltas, or every 20th poll (10 min) falls back to a full
@@ -43,9 +43,14 @@ import (
 	"github.com/hxds/hxds/discovery"
 )
 
+// DefaultRefreshInterval is how often a watcher polls its server: Higress's
+// fixed 30 s, as the McpBridge has no refresh field for eureka. It is a
+// variable only so that tests and programs embedding hxds can change it
+// (say, to poll a local fake server every 200 ms); New reads it, so set it
+// before any watcher is created, and leave it alone in production.
+var DefaultRefreshInterval = 30 * time.Second
+
 const (
-	// refreshInterval is Higress's fixed Eureka refresh.
-	refreshInterval = 30 * time.Second
 	// fullEvery forces a full fetch every so many polls.
 	fullEvery = 20
 	// minBackoff is the first retry delay after a failure.
@@ -101,7 +106,7 @@ func New(cfg discovery.Config, pub discovery.Publisher, log *zap.Logger) (discov
 		log:      log,
 		base:     base,
 		hc:       &http.Client{Timeout: requestTimeout},
-		interval: refreshInterval,
+		interval: DefaultRefreshInterval,
 		needFull: true,
 		warned:   map[string]string{},
 	}, nil

@@ -1,6 +1,6 @@
 package eureka
 
-// These tests run against fakeEureka (fake_test.go), REST handlers for
+// These tests run against eurekatest.Server, REST handlers for
 // /eureka/apps and /eureka/apps/delta built on fargo's exported JSON types,
 // because no real Eureka server can be had on these machines (Java web
 // application, no package reachable from here).
@@ -17,24 +17,25 @@ import (
 
 	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/discovery/discoverytest"
+	"github.com/hxds/hxds/discovery/eureka/eurekatest"
 	"github.com/hxds/hxds/internal/api"
 )
 
 const wait = 5 * time.Second
 
 type harness struct {
-	fake *fakeEureka
+	fake *eurekatest.Server
 	rec  *discoverytest.Recorder
 	w    *Watcher
 }
 
-func startWatcher(t *testing.T, reg api.RegistryConfig, setup func(*fakeEureka)) *harness {
+func startWatcher(t *testing.T, reg api.RegistryConfig, setup func(*eurekatest.Server)) *harness {
 	t.Helper()
-	f := newFakeEureka(t)
+	f := eurekatest.NewServer(t)
 	if setup != nil {
 		setup(f)
 	}
-	reg.Type, reg.Domain, reg.Port = "eureka", "127.0.0.1", f.port()
+	reg.Type, reg.Domain, reg.Port = "eureka", "127.0.0.1", f.Port()
 	if reg.Name == "" {
 		reg.Name = "eu"
 	}
@@ -85,10 +86,10 @@ func waitStatus(t *testing.T, w *Watcher, what string, cond func(discovery.Statu
 }
 
 func TestAppsAndInstancesAppear(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.2", 8080, withMeta("zone", "a", "version", "v1")))
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
-		f.put(makeInstance("PAYMENTS", "10.0.1.1", 9090, withMeta("protocol", "grpc")))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.2", 8080, eurekatest.WithMeta("zone", "a", "version", "v1")))
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
+		f.Put(eurekatest.Instance("PAYMENTS", "10.0.1.1", 9090, eurekatest.WithMeta("protocol", "grpc")))
 	})
 	got := h.rec.WaitFor(t, wait, "two apps", func(s map[string]discovery.Service) bool { return len(s) == 2 })
 	o := got["ORDERS.eureka"]
@@ -111,39 +112,39 @@ func TestAppsAndInstancesAppear(t *testing.T) {
 }
 
 func TestNonUPInstancesAreNotPublished(t *testing.T) {
-	a := makeInstance("ORDERS", "10.0.0.1", 8080)
-	b := makeInstance("ORDERS", "10.0.0.2", 8080)
-	c := makeInstance("ORDERS", "10.0.0.3", 8080, withStatus(fargo.STARTING))
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) { f.put(a); f.put(b); f.put(c) })
+	a := eurekatest.Instance("ORDERS", "10.0.0.1", 8080)
+	b := eurekatest.Instance("ORDERS", "10.0.0.2", 8080)
+	c := eurekatest.Instance("ORDERS", "10.0.0.3", 8080, eurekatest.WithStatus(fargo.STARTING))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) { f.Put(a); f.Put(b); f.Put(c) })
 	h.rec.WaitFor(t, wait, "two UP instances", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080", "10.0.0.2:8080"))
 
-	h.fake.put(makeInstance("ORDERS", "10.0.0.2", 8080, withStatus(fargo.DOWN)))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.2", 8080, eurekatest.WithStatus(fargo.DOWN)))
 	h.rec.WaitFor(t, wait, "DOWN instance gone", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080"))
 
-	h.fake.put(makeInstance("ORDERS", "10.0.0.1", 8080, withStatus(fargo.OUTOFSERVICE)))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080, eurekatest.WithStatus(fargo.OUTOFSERVICE)))
 	s := h.rec.WaitFor(t, wait, "service with no instances", hasEndpoints("ORDERS.eureka"))
 	if svc := s["ORDERS.eureka"]; svc.Port != 8080 || svc.Protocol != discovery.ProtocolHTTP {
 		t.Errorf("an app with no UP instance should keep its port and protocol: %+v", svc)
 	}
 
-	h.fake.put(makeInstance("ORDERS", "10.0.0.3", 8080))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.3", 8080))
 	h.rec.WaitFor(t, wait, "STARTING instance now UP", hasEndpoints("ORDERS.eureka", "10.0.0.3:8080"))
 }
 
 func TestWeightAndMetadataChanges(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080, withMeta("weight", "5", "v", "1")))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080, eurekatest.WithMeta("weight", "5", "v", "1")))
 	})
 	h.rec.WaitFor(t, wait, "weight 5", func(s map[string]discovery.Service) bool {
 		in := s["ORDERS.eureka"].Instances
 		return len(in) == 1 && in[0].Weight == 5 && in[0].Metadata["v"] == "1"
 	})
-	h.fake.put(makeInstance("ORDERS", "10.0.0.1", 8080, withMeta("weight", "20", "v", "2")))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080, eurekatest.WithMeta("weight", "20", "v", "2")))
 	h.rec.WaitFor(t, wait, "weight 20, v=2", func(s map[string]discovery.Service) bool {
 		in := s["ORDERS.eureka"].Instances
 		return len(in) == 1 && in[0].Weight == 20 && in[0].Metadata["v"] == "2"
 	})
-	h.fake.put(makeInstance("ORDERS", "10.0.0.1", 8080, withMeta("weight", "bogus")))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080, eurekatest.WithMeta("weight", "bogus")))
 	h.rec.WaitFor(t, wait, "invalid weight is 1", func(s map[string]discovery.Service) bool {
 		in := s["ORDERS.eureka"].Instances
 		return len(in) == 1 && in[0].Weight == 1 && in[0].Metadata["v"] == ""
@@ -151,15 +152,15 @@ func TestWeightAndMetadataChanges(t *testing.T) {
 }
 
 func TestAppRemovedPromptly(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
-		f.put(makeInstance("USERS", "10.0.2.1", 8080))
-		f.put(makeInstance("USERS", "10.0.2.2", 8080))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
+		f.Put(eurekatest.Instance("USERS", "10.0.2.1", 8080))
+		f.Put(eurekatest.Instance("USERS", "10.0.2.2", 8080))
 	})
 	h.rec.WaitFor(t, wait, "two apps", func(s map[string]discovery.Service) bool { return len(s) == 2 })
-	h.fake.del("USERS", "users:10.0.2.1:8080")
+	h.fake.Delete("USERS", "users:10.0.2.1:8080")
 	h.rec.WaitFor(t, wait, "one USERS instance", hasEndpoints("USERS.eureka", "10.0.2.2:8080"))
-	h.fake.del("USERS", "users:10.0.2.2:8080")
+	h.fake.Delete("USERS", "users:10.0.2.2:8080")
 	h.rec.WaitFor(t, wait, "USERS gone", func(s map[string]discovery.Service) bool {
 		_, ok := s["USERS.eureka"]
 		return !ok && len(s) == 1
@@ -167,13 +168,13 @@ func TestAppRemovedPromptly(t *testing.T) {
 }
 
 func TestServerDownAndBack(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
 	})
 	h.rec.WaitFor(t, wait, "ORDERS", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080"))
 	waitStatus(t, h.w, "healthy", func(s discovery.Status) bool { return s.Healthy && s.Ready })
 
-	h.fake.stop()
+	h.fake.Stop()
 	waitStatus(t, h.w, "unhealthy while the server is down", func(s discovery.Status) bool {
 		return !s.Healthy && s.Ready && s.LastError != "" && s.Errors > 0
 	})
@@ -181,10 +182,10 @@ func TestServerDownAndBack(t *testing.T) {
 	if s := h.rec.Services(); len(s["ORDERS.eureka"].Instances) != 1 {
 		t.Errorf("listing lost while down: %s", discoverytest.Describe(s))
 	}
-	h.fake.put(makeInstance("ORDERS", "10.0.0.9", 8080))
-	h.fake.del("ORDERS", "orders:10.0.0.1:8080")
-	h.fake.put(makeInstance("USERS", "10.0.2.1", 8080))
-	h.fake.restart()
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.9", 8080))
+	h.fake.Delete("ORDERS", "orders:10.0.0.1:8080")
+	h.fake.Put(eurekatest.Instance("USERS", "10.0.2.1", 8080))
+	h.fake.Restart()
 	waitStatus(t, h.w, "healthy again", func(s discovery.Status) bool { return s.Healthy })
 	h.rec.WaitFor(t, wait, "resynced", func(s map[string]discovery.Service) bool {
 		return hasEndpoints("ORDERS.eureka", "10.0.0.9:8080")(s) && hasEndpoints("USERS.eureka", "10.0.2.1:8080")(s)
@@ -192,47 +193,45 @@ func TestServerDownAndBack(t *testing.T) {
 }
 
 func TestDeltasAreUsedAndChecked(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
 	})
 	h.rec.WaitFor(t, wait, "ORDERS", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080"))
 	// Steady state: deltas, no further full fetch, no churn.
 	deadline := time.Now().Add(wait)
-	for h.fake.count("/apps/delta") < 3 && time.Now().Before(deadline) {
+	for h.fake.Count("/apps/delta") < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if full, delta := h.fake.count("/apps"), h.fake.count("/apps/delta"); full != 1 || delta < 3 {
+	if full, delta := h.fake.Count("/apps"), h.fake.Count("/apps/delta"); full != 1 || delta < 3 {
 		t.Fatalf("full=%d delta=%d; want one full fetch then deltas", full, delta)
 	}
 	if n := h.rec.Calls("replace"); n != 1 {
 		t.Errorf("steady registry published %d times, want 1", n)
 	}
 	// A change through a delta.
-	h.fake.put(makeInstance("ORDERS", "10.0.0.2", 8080))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.2", 8080))
 	h.rec.WaitFor(t, wait, "delta applied", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080", "10.0.0.2:8080"))
-	if full := h.fake.count("/apps"); full != 1 {
+	if full := h.fake.Count("/apps"); full != 1 {
 		t.Errorf("a delta that checks out caused %d full fetches", full-1)
 	}
 	// A delta that fails the hashcode check falls back to full fetches.
-	h.fake.mu.Lock()
-	h.fake.badHashcode = true
-	h.fake.mu.Unlock()
-	h.fake.put(makeInstance("ORDERS", "10.0.0.3", 8080))
+	h.fake.SetBadHashcode(true)
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.3", 8080))
 	h.rec.WaitFor(t, wait, "full fetch after a bad hashcode", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"))
-	if full := h.fake.count("/apps"); full < 2 {
+	if full := h.fake.Count("/apps"); full < 2 {
 		t.Errorf("hashcode mismatch did not trigger a full fetch")
 	}
 }
 
 func TestDeltaDisabledFallsBackToFull(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.deltaDisabled = true
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.SetDeltaDisabled(true)
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
 	})
 	h.rec.WaitFor(t, wait, "ORDERS", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080"))
-	h.fake.put(makeInstance("ORDERS", "10.0.0.2", 8080))
+	h.fake.Put(eurekatest.Instance("ORDERS", "10.0.0.2", 8080))
 	h.rec.WaitFor(t, wait, "change through full fetches", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080", "10.0.0.2:8080"))
-	if d := h.fake.count("/apps/delta"); d != 1 {
+	if d := h.fake.Count("/apps/delta"); d != 1 {
 		t.Errorf("asked for deltas %d times after a 403, want once", d)
 	}
 	waitStatus(t, h.w, "healthy", func(s discovery.Status) bool { return s.Healthy })
@@ -240,12 +239,12 @@ func TestDeltaDisabledFallsBackToFull(t *testing.T) {
 
 func TestSecurePortProtocolAndVport(t *testing.T) {
 	reg := api.RegistryConfig{Vport: &api.RegistryVport{Default: 80, Services: []api.ServiceVport{{Name: "secure.eureka", Value: 443}}}}
-	h := startWatcher(t, reg, func(f *fakeEureka) {
-		f.put(makeInstance("SECURE", "10.0.0.1", 8080, secureOnly(8443)))
-		f.put(makeInstance("GSECURE", "10.0.0.2", 8080, secureOnly(9443), withMeta("protocol", "grpc")))
-		f.put(makeInstance("PLAIN", "10.0.0.3", 8080))
-		f.put(makeInstance("WEIRD", "10.0.0.4", 8080, withMeta("protocol", "smtp")))
-		f.put(makeInstance("NAMED", "", 8080, func(i *fargo.Instance) { i.HostName = "orders.internal" }))
+	h := startWatcher(t, reg, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("SECURE", "10.0.0.1", 8080, eurekatest.SecureOnly(8443)))
+		f.Put(eurekatest.Instance("GSECURE", "10.0.0.2", 8080, eurekatest.SecureOnly(9443), eurekatest.WithMeta("protocol", "grpc")))
+		f.Put(eurekatest.Instance("PLAIN", "10.0.0.3", 8080))
+		f.Put(eurekatest.Instance("WEIRD", "10.0.0.4", 8080, eurekatest.WithMeta("protocol", "smtp")))
+		f.Put(eurekatest.Instance("NAMED", "", 8080, func(i *fargo.Instance) { i.HostName = "orders.internal" }))
 	})
 	s := h.rec.WaitFor(t, wait, "four apps", func(s map[string]discovery.Service) bool { return len(s) == 4 })
 	if svc := s["SECURE.eureka"]; svc.Protocol != discovery.ProtocolHTTPS || svc.Port != 443 || discoverytest.Endpoints(svc)[0] != "10.0.0.1:8443" {
@@ -266,14 +265,12 @@ func TestSecurePortProtocolAndVport(t *testing.T) {
 }
 
 func TestHostileListingKeepsLastGood(t *testing.T) {
-	h := startWatcher(t, api.RegistryConfig{}, func(f *fakeEureka) {
-		f.put(makeInstance("ORDERS", "10.0.0.1", 8080))
+	h := startWatcher(t, api.RegistryConfig{}, func(f *eurekatest.Server) {
+		f.Put(eurekatest.Instance("ORDERS", "10.0.0.1", 8080))
 	})
 	h.rec.WaitFor(t, wait, "ORDERS", hasEndpoints("ORDERS.eureka", "10.0.0.1:8080"))
-	h.fake.mu.Lock()
-	h.fake.deltaDisabled = true
-	h.fake.override = []byte(`{"error": "not a listing"}`)
-	h.fake.mu.Unlock()
+	h.fake.SetDeltaDisabled(true)
+	h.fake.SetOverride([]byte(`{"error": "not a listing"}`))
 	waitStatus(t, h.w, "unhealthy on a non-listing", func(s discovery.Status) bool { return !s.Healthy })
 	if s := h.rec.Services(); len(s) != 1 {
 		t.Errorf("a non-listing changed what is published: %s", discoverytest.Describe(s))

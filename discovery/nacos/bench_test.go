@@ -1,7 +1,8 @@
 package nacos
 
-// NOTE: benchmarks run against the protocol fakes (fakeNacos, fakeV1); no
-// real Nacos server can run on this machine. The figures are the watcher's
+// NOTE: benchmarks run against the protocol fakes (nacostest.Server,
+// nacostest.V1Server); no real Nacos server can run on this machine. The
+// figures are the watcher's
 // and the SDK types' own cost plus loopback gRPC/HTTP, not a server's.
 
 import (
@@ -14,6 +15,7 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
 
 	"github.com/hxds/hxds/discovery"
+	"github.com/hxds/hxds/discovery/nacos/nacostest"
 	"github.com/hxds/hxds/internal/api"
 )
 
@@ -34,8 +36,8 @@ func (p *chanPublisher) Remove(string)                 {}
 // BenchmarkV2PushLatency: the fake server changes an instance's weight and
 // pushes it; measured until the watcher's Publisher.Update returns.
 func BenchmarkV2PushLatency(b *testing.B) {
-	f := newFakeNacos(b)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(b)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	pub := newChanPublisher()
 	startV2(b, v2Config(f), discovery.Auth{}, pub, func(w *V2Watcher) { w.refresh = time.Hour })
 	select {
@@ -48,7 +50,7 @@ func BenchmarkV2PushLatency(b *testing.B) {
 	for i := range b.N {
 		w := uint32(i%1000 + 2)
 		start := time.Now()
-		f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, float64(w), nil)})
+		f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, float64(w), nil)})
 		for {
 			s := <-pub.updates
 			if s.Instances[0].Weight == w {
@@ -72,13 +74,13 @@ func fill1000x10(set func(group, name string, i int)) {
 // BenchmarkV2Listing1000x10: connect, list 1,000 services (20 pages),
 // subscribe each, build and publish 1,000 services of 10 instances.
 func BenchmarkV2Listing1000x10(b *testing.B) {
-	f := newFakeNacos(b)
+	f := nacostest.NewServer(b)
 	fill1000x10(func(g, n string, i int) {
 		var ins []model.Instance
 		for j := range 10 {
-			ins = append(ins, inst(fmt.Sprintf("10.%d.%d.%d", i/256, i%256, j), 8080, 1, map[string]string{"zone": "z", "version": "v1"}))
+			ins = append(ins, nacostest.Instance(fmt.Sprintf("10.%d.%d.%d", i/256, i%256, j), 8080, 1, map[string]string{"zone": "z", "version": "v1"}))
 		}
-		f.set("public", g, n, ins)
+		f.Set("public", g, n, ins)
 	})
 	b.ResetTimer()
 	for range b.N {
@@ -107,15 +109,15 @@ func BenchmarkV2Listing1000x10(b *testing.B) {
 // instance lists over HTTP) that publishes 1,000 services of 10 instances;
 // and a steady sweep that finds nothing changed.
 func BenchmarkV1Listing1000x10(b *testing.B) {
-	f := newFakeV1(b)
+	f := nacostest.NewV1Server(b)
 	fill1000x10(func(g, n string, i int) {
-		var hs []v1Host
+		var hs []nacostest.V1Host
 		for j := range 10 {
-			hs = append(hs, h1(fmt.Sprintf("10.%d.%d.%d", i/256, i%256, j), 8080, 1, map[string]string{"zone": "z", "version": "v1"}))
+			hs = append(hs, nacostest.V1Instance(fmt.Sprintf("10.%d.%d.%d", i/256, i%256, j), 8080, 1, map[string]string{"zone": "z", "version": "v1"}))
 		}
-		f.set("public", g, n, hs)
+		f.Set("public", g, n, hs)
 	})
-	cfg := api.RegistryConfig{Type: TypeV1, Name: "reg", Domain: "127.0.0.1", Port: uint32(f.port), NacosGroups: []string{"DEFAULT_GROUP"}}
+	cfg := api.RegistryConfig{Type: TypeV1, Name: "reg", Domain: "127.0.0.1", Port: uint32(f.Port()), NacosGroups: []string{"DEFAULT_GROUP"}}
 	b.Run("first", func(b *testing.B) {
 		for range b.N {
 			pub := newChanPublisher()

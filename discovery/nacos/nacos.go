@@ -80,9 +80,15 @@ const (
 // Refresh interval bounds (see the package comment).
 const (
 	DefaultRefresh = 30 * time.Second
-	MinRefresh     = 10 * time.Second
 	MaxRefresh     = 10 * time.Minute
 )
+
+// MinRefresh is the lower bound of nacosRefreshInterval: smaller values
+// are raised to it. It is a variable only so that tests and programs
+// embedding hxds can lower it (say, to poll a local fake server every
+// 200 ms); set it before any watcher is created, and leave it alone in
+// production.
+var MinRefresh = 10 * time.Second
 
 const (
 	// pageSize is the service-list page size (Higress's).

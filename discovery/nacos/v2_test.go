@@ -1,6 +1,6 @@
 package nacos
 
-// NOTE: these tests run against fakeNacos (fake2_test.go), a protocol fake
+// NOTE: these tests run against nacostest.Server, a protocol fake
 // of a Nacos 2.x naming server speaking the real gRPC protocol; no real
 // Nacos server can run on this machine.
 
@@ -21,6 +21,7 @@ import (
 
 	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/discovery/discoverytest"
+	"github.com/hxds/hxds/discovery/nacos/nacostest"
 	"github.com/hxds/hxds/internal/api"
 )
 
@@ -68,8 +69,8 @@ func startV2(t testing.TB, cfg api.RegistryConfig, auth discovery.Auth, pub disc
 	return w
 }
 
-func v2Config(f *fakeNacos) api.RegistryConfig {
-	return api.RegistryConfig{Type: TypeV2, Name: "reg", Domain: "127.0.0.1", Port: uint32(f.httpPort),
+func v2Config(f *nacostest.Server) api.RegistryConfig {
+	return api.RegistryConfig{Type: TypeV2, Name: "reg", Domain: "127.0.0.1", Port: uint32(f.HTTPPort()),
 		NacosGroups: []string{"DEFAULT_GROUP"}}
 }
 
@@ -96,9 +97,9 @@ func endpoints(s discovery.Service) string { return strings.Join(discoverytest.E
 const hostA = "svc-a.DEFAULT-GROUP.public.nacos"
 
 func TestV2ServiceLifecycle(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
-		inst("10.0.0.2", 8080, 1, nil), inst("10.0.0.1", 8080, 2.6, map[string]string{"zone": "a"}),
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
+		nacostest.Instance("10.0.0.2", 8080, 1, nil), nacostest.Instance("10.0.0.1", 8080, 2.6, map[string]string{"zone": "a"}),
 	})
 	rec := discoverytest.NewRecorder()
 	// A long refresh: instance changes below can only arrive by push.
@@ -116,19 +117,19 @@ func TestV2ServiceLifecycle(t *testing.T) {
 	}
 
 	// Weight and metadata change: pushed.
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
-		inst("10.0.0.2", 8080, 7, map[string]string{"v": "2"}), inst("10.0.0.1", 8080, 2.6, map[string]string{"zone": "a"}),
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
+		nacostest.Instance("10.0.0.2", 8080, 7, map[string]string{"v": "2"}), nacostest.Instance("10.0.0.1", 8080, 2.6, map[string]string{"zone": "a"}),
 	})
 	rec.WaitFor(t, 5*time.Second, "weight 7", has(hostA, func(s discovery.Service) bool {
 		return len(s.Instances) == 2 && s.Instances[1].Weight == 7 && s.Instances[1].Metadata["v"] == "2"
 	}))
 
 	// Unhealthy and disabled instances disappear.
-	un := inst("10.0.0.2", 8080, 7, nil)
+	un := nacostest.Instance("10.0.0.2", 8080, 7, nil)
 	un.Healthy = false
-	dis := inst("10.0.0.1", 8080, 1, nil)
+	dis := nacostest.Instance("10.0.0.1", 8080, 1, nil)
 	dis.Enable = false
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{un, dis, inst("10.0.0.3", 9090, 0, nil)})
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{un, dis, nacostest.Instance("10.0.0.3", 9090, 0, nil)})
 	got = rec.WaitFor(t, 5*time.Second, "only 10.0.0.3", has(hostA, func(s discovery.Service) bool {
 		return endpoints(s) == "10.0.0.3:9090"
 	}))[hostA]
@@ -137,7 +138,7 @@ func TestV2ServiceLifecycle(t *testing.T) {
 	}
 
 	// Every instance gone: an Update with no instances, port kept.
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{})
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{})
 	got = rec.WaitFor(t, 5*time.Second, "no instances", has(hostA, func(s discovery.Service) bool { return len(s.Instances) == 0 }))[hostA]
 	if got.Port != 9090 {
 		t.Errorf("port of emptied service = %d, want 9090 kept", got.Port)
@@ -152,26 +153,26 @@ func TestV2ServiceLifecycle(t *testing.T) {
 }
 
 func TestV2NewAndDeregisteredServices(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	rec := discoverytest.NewRecorder()
 	startV2(t, v2Config(f), discovery.Auth{}, rec, nil)
 	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
 
-	f.set("public", "DEFAULT_GROUP", "svc-b", []model.Instance{inst("10.0.0.9", 81, 1, nil)})
+	f.Set("public", "DEFAULT_GROUP", "svc-b", []model.Instance{nacostest.Instance("10.0.0.9", 81, 1, nil)})
 	rec.WaitFor(t, 5*time.Second, "svc-b", has("svc-b.DEFAULT-GROUP.public.nacos", nil))
-	subs := f.count("SubscribeServiceRequest")
+	subs := f.Count("SubscribeServiceRequest")
 
 	start := time.Now()
-	f.set("public", "DEFAULT_GROUP", "svc-a", nil)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", nil)
 	rec.WaitFor(t, 5*time.Second, "svc-a removed", func(m map[string]discovery.Service) bool { _, ok := m[hostA]; return !ok })
 	t.Logf("deregistered service removed after %s (refresh 300ms)", time.Since(start))
 	// ... and unsubscribed.
 	deadline := time.Now().Add(3 * time.Second)
-	for f.count("SubscribeServiceRequest") == subs && time.Now().Before(deadline) {
+	for f.Count("SubscribeServiceRequest") == subs && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if f.count("SubscribeServiceRequest") == subs {
+	if f.Count("SubscribeServiceRequest") == subs {
 		t.Errorf("vanished service was not unsubscribed")
 	}
 	if rec.Calls("remove") != 1 {
@@ -180,23 +181,23 @@ func TestV2NewAndDeregisteredServices(t *testing.T) {
 }
 
 func TestV2ServerDownAndBack(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	rec := discoverytest.NewRecorder()
 	w := startV2(t, v2Config(f), discovery.Auth{}, rec, nil)
 	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
 	waitStatus(t, w, 5*time.Second, "healthy", func(s discovery.Status) bool { return s.Healthy && s.Ready })
 
-	f.stop()
+	f.Stop()
 	waitStatus(t, w, 5*time.Second, "unhealthy after stop", func(s discovery.Status) bool { return !s.Healthy && s.LastError != "" })
 	// The last listing is kept while the registry is down.
 	if _, ok := rec.Services()[hostA]; !ok {
 		t.Fatalf("svc-a dropped while the registry is down")
 	}
 	// Changes made while we were away.
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.2", 80, 1, nil)})
-	f.set("public", "DEFAULT_GROUP", "svc-c", []model.Instance{inst("10.0.0.3", 80, 1, nil)})
-	f.restart()
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.2", 80, 1, nil)})
+	f.Set("public", "DEFAULT_GROUP", "svc-c", []model.Instance{nacostest.Instance("10.0.0.3", 80, 1, nil)})
+	f.Restart()
 	waitStatus(t, w, 30*time.Second, "healthy after restart", func(s discovery.Status) bool { return s.Healthy })
 	rec.WaitFor(t, 10*time.Second, "resynced", func(m map[string]discovery.Service) bool {
 		return endpoints(m[hostA]) == "10.0.0.2:80" && len(m["svc-c.DEFAULT-GROUP.public.nacos"].Instances) == 1
@@ -204,31 +205,28 @@ func TestV2ServerDownAndBack(t *testing.T) {
 }
 
 func TestV2DownAtStart(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
-	f.stop()
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
+	f.Stop()
 	rec := discoverytest.NewRecorder()
 	w := startV2(t, v2Config(f), discovery.Auth{}, rec, nil)
 	waitStatus(t, w, 10*time.Second, "unhealthy", func(s discovery.Status) bool { return !s.Healthy && s.Errors > 0 })
 	if w.Status().Ready {
 		t.Fatal("ready without a listing")
 	}
-	f.restart()
+	f.Restart()
 	rec.WaitFor(t, 30*time.Second, "svc-a", has(hostA, nil))
 	waitStatus(t, w, 5*time.Second, "healthy and ready", func(s discovery.Status) bool { return s.Healthy && s.Ready })
 }
 
 func TestV2Auth(t *testing.T) {
-	f := newFakeNacos(t)
-	f.user, f.password = "nacos", "s3cret"
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.SetAuth("nacos", "s3cret")
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	rec := discoverytest.NewRecorder()
 	startV2(t, v2Config(f), discovery.Auth{NacosUsername: "nacos", NacosPassword: "s3cret"}, rec, nil)
 	rec.WaitFor(t, 10*time.Second, "svc-a with auth", has(hostA, nil))
-	f.mu.Lock()
-	logins := f.logins
-	f.mu.Unlock()
-	if logins == 0 {
+	if f.Logins() == 0 {
 		t.Errorf("no login at the HTTP endpoint")
 	}
 
@@ -244,41 +242,39 @@ func TestV2Auth(t *testing.T) {
 }
 
 func TestV2AccessKeySignature(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	cfg := v2Config(f)
 	cfg.NacosAccessKey, cfg.NacosSecretKey = "test-ak", "test-sk"
 	rec := discoverytest.NewRecorder()
 	w := startV2(t, cfg, discovery.Auth{}, rec, nil)
 	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
-	f.mu.Lock()
-	h := f.headers["SubscribeServiceRequest"]
-	f.mu.Unlock()
+	h := f.Headers("SubscribeServiceRequest")
 	if h["ak"] != "test-ak" || h["signature"] == "" || !strings.HasSuffix(h["data"], "@@DEFAULT_GROUP@@svc-a") {
 		t.Errorf("subscribe headers %v lack the AK/SK signature", h)
 	}
 	// Health checks are signed too and keep the connection.
-	for f.count("HealthCheckRequest") < 3 {
+	for f.Count("HealthCheckRequest") < 3 {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if s := w.Status(); !s.Healthy || f.count("ServerCheckRequest") != 1 {
-		t.Errorf("status %+v after %d server checks", s, f.count("ServerCheckRequest"))
+	if s := w.Status(); !s.Healthy || f.Count("ServerCheckRequest") != 1 {
+		t.Errorf("status %+v after %d server checks", s, f.Count("ServerCheckRequest"))
 	}
 }
 
 func TestV2GroupsNamespaceVportLoopGuard(t *testing.T) {
-	f := newFakeNacos(t)
+	f := nacostest.NewServer(t)
 	ns := "ns-id-1"
-	f.set(ns, "DEFAULT_GROUP", "plain", []model.Instance{inst("10.0.0.1", 8080, 1, nil)})
-	f.set(ns, "my_group", "dubbo_svc", []model.Instance{inst("10.0.0.2", 20880, 1, map[string]string{"protocol": "dubbo"})})
-	f.set(ns, "my_group", "consumers:com.foo.Bar", []model.Instance{inst("10.0.0.3", 1, 1, nil)})
-	f.set(ns, "my_group", "looped", []model.Instance{inst("10.0.0.4", 80, 1, map[string]string{"register-resource": "mcp-bridge"})})
-	f.set(ns, "my_group", "mixed", []model.Instance{
-		inst("10.0.0.5", 80, 1, map[string]string{"register-resource": "mcp-bridge"}), inst("10.0.0.6", 80, 1, nil)})
-	f.set(ns, "my_group", "bad-proto", []model.Instance{inst("10.0.0.7", 80, 1, map[string]string{"protocol": "carrier-pigeon"})})
-	f.set(ns, "my_group", "by-name", []model.Instance{inst("backend.example.com", 443, 1, map[string]string{"protocol": "https"})})
-	f.set(ns, "other_group", "unwatched", []model.Instance{inst("10.0.0.8", 80, 1, nil)})
-	f.set("public", "DEFAULT_GROUP", "other-namespace", []model.Instance{inst("10.0.0.9", 80, 1, nil)})
+	f.Set(ns, "DEFAULT_GROUP", "plain", []model.Instance{nacostest.Instance("10.0.0.1", 8080, 1, nil)})
+	f.Set(ns, "my_group", "dubbo_svc", []model.Instance{nacostest.Instance("10.0.0.2", 20880, 1, map[string]string{"protocol": "dubbo"})})
+	f.Set(ns, "my_group", "consumers:com.foo.Bar", []model.Instance{nacostest.Instance("10.0.0.3", 1, 1, nil)})
+	f.Set(ns, "my_group", "looped", []model.Instance{nacostest.Instance("10.0.0.4", 80, 1, map[string]string{"register-resource": "mcp-bridge"})})
+	f.Set(ns, "my_group", "mixed", []model.Instance{
+		nacostest.Instance("10.0.0.5", 80, 1, map[string]string{"register-resource": "mcp-bridge"}), nacostest.Instance("10.0.0.6", 80, 1, nil)})
+	f.Set(ns, "my_group", "bad-proto", []model.Instance{nacostest.Instance("10.0.0.7", 80, 1, map[string]string{"protocol": "carrier-pigeon"})})
+	f.Set(ns, "my_group", "by-name", []model.Instance{nacostest.Instance("backend.example.com", 443, 1, map[string]string{"protocol": "https"})})
+	f.Set(ns, "other_group", "unwatched", []model.Instance{nacostest.Instance("10.0.0.8", 80, 1, nil)})
+	f.Set("public", "DEFAULT_GROUP", "other-namespace", []model.Instance{nacostest.Instance("10.0.0.9", 80, 1, nil)})
 
 	cfg := v2Config(f)
 	cfg.Type = TypeV3
@@ -332,13 +328,13 @@ func uitoa(n uint64) string {
 }
 
 func TestV2AddressServer(t *testing.T) {
-	f1 := newFakeNacos(t)
-	f1.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
-	f2 := newFakeNacos(t)
-	f2.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.2", 80, 1, nil)})
+	f1 := nacostest.NewServer(t)
+	f1.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
+	f2 := nacostest.NewServer(t)
+	f2.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.2", 80, 1, nil)})
 
 	var mu sync.Mutex
-	list := "127.0.0.1:" + uitoa(uint64(f1.httpPort)) + "\n"
+	list := "127.0.0.1:" + uitoa(uint64(f1.HTTPPort())) + "\n"
 	var gotNS, gotModule string
 	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/nacos/serverlist" {
@@ -361,16 +357,16 @@ func TestV2AddressServer(t *testing.T) {
 		t.Errorf("address server asked with namespace %q, Request-Module %q", gotNS, gotModule)
 	}
 	// The address server now lists only server 2: the watcher moves.
-	list = "# comment\n\nnot a host!\n127.0.0.1:" + uitoa(uint64(f2.httpPort)) + "\n"
+	list = "# comment\n\nnot a host!\n127.0.0.1:" + uitoa(uint64(f2.HTTPPort())) + "\n"
 	mu.Unlock()
 	rec.WaitFor(t, 10*time.Second, "svc-a from server 2", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.2:80" }))
 
 	// Server 2 dies while still listed (and 1 is back): another one is picked.
 	mu.Lock()
-	list = "127.0.0.1:" + uitoa(uint64(f1.httpPort)) + "\n127.0.0.1:" + uitoa(uint64(f2.httpPort)) + "\n"
+	list = "127.0.0.1:" + uitoa(uint64(f1.HTTPPort())) + "\n127.0.0.1:" + uitoa(uint64(f2.HTTPPort())) + "\n"
 	mu.Unlock()
-	f1.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.11", 80, 1, nil)})
-	f2.stop()
+	f1.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.11", 80, 1, nil)})
+	f2.Stop()
 	rec.WaitFor(t, 20*time.Second, "svc-a from server 1 again", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.11:80" }))
 }
 
@@ -403,8 +399,8 @@ func TestNewV2Validation(t *testing.T) {
 }
 
 func TestV2HostilePayloads(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	rec := discoverytest.NewRecorder()
 	// Listing every 20ms; instance changes still come only by push (a
 	// listing subscribes new services, it does not refetch known ones).
@@ -412,24 +408,24 @@ func TestV2HostilePayloads(t *testing.T) {
 	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
 
 	// Pushes: unreadable, unknown, unsubscribed, stale, and odd instances.
-	f.pushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "NotifySubscriberRequest"}, Body: &anypb.Any{Value: []byte("{not json")}})
-	f.pushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "SomethingNew"}, Body: &anypb.Any{Value: []byte("{}")}})
-	f.pushRaw(&nacosgrpc.Payload{})
-	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "nobody", "groupName": "DEFAULT_GROUP",
-		"hosts": []any{map[string]any{"ip": "1.1.1.1", "port": 1, "healthy": true, "enabled": true}}, "lastRefTime": refTime.Add(1)}}))
-	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "svc-a", "groupName": "DEFAULT_GROUP",
+	f.PushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "NotifySubscriberRequest"}, Body: &anypb.Any{Value: []byte("{not json")}})
+	f.PushRaw(&nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: "SomethingNew"}, Body: &anypb.Any{Value: []byte("{}")}})
+	f.PushRaw(&nacosgrpc.Payload{})
+	f.PushRaw(nacostest.Payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "nobody", "groupName": "DEFAULT_GROUP",
+		"hosts": []any{map[string]any{"ip": "1.1.1.1", "port": 1, "healthy": true, "enabled": true}}, "lastRefTime": nacostest.NextRefTime()}}))
+	f.PushRaw(nacostest.Payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "svc-a", "groupName": "DEFAULT_GROUP",
 		"hosts": []any{map[string]any{"ip": "9.9.9.9", "port": 9, "healthy": true, "enabled": true}}, "lastRefTime": 1}}))
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
-		inst("", 80, 1, nil), inst("10.0.0.5", 0, 1, nil), inst("bad host", 80, 1, nil), inst("10.0.0.6", 70000, 1, nil),
-		inst("10.0.0.7", 81, 1e300, map[string]string{}),
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{
+		nacostest.Instance("", 80, 1, nil), nacostest.Instance("10.0.0.5", 0, 1, nil), nacostest.Instance("bad host", 80, 1, nil), nacostest.Instance("10.0.0.6", 70000, 1, nil),
+		nacostest.Instance("10.0.0.7", 81, 1e300, map[string]string{}),
 	})
 	got := rec.WaitFor(t, 5*time.Second, "only the sane instance", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.7:81" }))[hostA]
 	if got.Instances[0].Weight != maxWeight {
 		t.Errorf("weight 1e300 → %d", got.Instances[0].Weight)
 	}
 	// A push naming the service with its group ("G@@name") is understood too.
-	f.pushRaw(payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "DEFAULT_GROUP@@svc-a",
-		"hosts": []any{map[string]any{"ip": "10.0.0.8", "port": 82, "weight": 1, "healthy": true, "enabled": true}}, "lastRefTime": refTime.Add(1)}}))
+	f.PushRaw(nacostest.Payload("NotifySubscriberRequest", map[string]any{"serviceInfo": map[string]any{"name": "DEFAULT_GROUP@@svc-a",
+		"hosts": []any{map[string]any{"ip": "10.0.0.8", "port": 82, "weight": 1, "healthy": true, "enabled": true}}, "lastRefTime": nacostest.NextRefTime()}}))
 	rec.WaitFor(t, 5*time.Second, "group@@name push", has(hostA, func(s discovery.Service) bool { return endpoints(s) == "10.0.0.8:82" }))
 	if _, ok := rec.Services()["nobody.DEFAULT-GROUP.public.nacos"]; ok {
 		t.Error("a push for an unsubscribed service was published")
@@ -443,14 +439,12 @@ func TestV2HostilePayloads(t *testing.T) {
 		{Metadata: &nacosgrpc.Metadata{Type: "ServiceListResponse"}, Body: &anypb.Any{Value: []byte(`{"resultCode":200,"success":true,"count":1000000,"serviceNames":[]}`)}},
 		{},
 	} {
-		f.mu.Lock()
-		f.hook = func(typ string) *nacosgrpc.Payload {
+		f.SetHook(func(typ string) *nacosgrpc.Payload {
 			if typ == "ServiceListRequest" {
 				return p
 			}
 			return nil
-		}
-		f.mu.Unlock()
+		})
 		n := w.Status().Errors
 		deadline := time.Now().Add(5 * time.Second)
 		for w.Status().Errors == n && time.Now().Before(deadline) {
@@ -460,9 +454,7 @@ func TestV2HostilePayloads(t *testing.T) {
 			t.Errorf("hostile listing response %v not reported", p)
 		}
 	}
-	f.mu.Lock()
-	f.hook = nil
-	f.mu.Unlock()
+	f.SetHook(nil)
 	if _, ok := rec.Services()[hostA]; !ok {
 		t.Fatal("svc-a lost to hostile listing responses")
 	}
@@ -470,29 +462,29 @@ func TestV2HostilePayloads(t *testing.T) {
 }
 
 func TestV2ServerRequests(t *testing.T) {
-	f := newFakeNacos(t)
-	f.set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{inst("10.0.0.1", 80, 1, nil)})
+	f := nacostest.NewServer(t)
+	f.Set("public", "DEFAULT_GROUP", "svc-a", []model.Instance{nacostest.Instance("10.0.0.1", 80, 1, nil)})
 	rec := discoverytest.NewRecorder()
 	w := startV2(t, v2Config(f), discovery.Auth{}, rec, nil)
 	rec.WaitFor(t, 10*time.Second, "svc-a", has(hostA, nil))
 
 	// Client detection is answered on the stream.
-	f.pushRaw(payload("ClientDetectionRequest", map[string]any{"requestId": "42"}))
+	f.PushRaw(nacostest.Payload("ClientDetectionRequest", map[string]any{"requestId": "42"}))
 	deadline := time.Now().Add(5 * time.Second)
-	for f.count("ClientDetectionResponse") == 0 && time.Now().Before(deadline) {
+	for f.Count("ClientDetectionResponse") == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if f.count("ClientDetectionResponse") == 0 {
+	if f.Count("ClientDetectionResponse") == 0 {
 		t.Error("client detection not answered")
 	}
 	// A connection reset makes the watcher reconnect and resubscribe.
-	subs := f.count("SubscribeServiceRequest")
-	f.pushRaw(payload("ConnectResetRequest", map[string]any{"requestId": "43"}))
-	for (f.count("ServerCheckRequest") < 2 || f.count("SubscribeServiceRequest") == subs) && time.Now().Before(deadline) {
+	subs := f.Count("SubscribeServiceRequest")
+	f.PushRaw(nacostest.Payload("ConnectResetRequest", map[string]any{"requestId": "43"}))
+	for (f.Count("ServerCheckRequest") < 2 || f.Count("SubscribeServiceRequest") == subs) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if f.count("ServerCheckRequest") < 2 || f.count("SubscribeServiceRequest") == subs {
-		t.Errorf("no reconnection after ConnectResetRequest (%d server checks)", f.count("ServerCheckRequest"))
+	if f.Count("ServerCheckRequest") < 2 || f.Count("SubscribeServiceRequest") == subs {
+		t.Errorf("no reconnection after ConnectResetRequest (%d server checks)", f.Count("ServerCheckRequest"))
 	}
 	waitStatus(t, w, 5*time.Second, "healthy after reconnecting", func(s discovery.Status) bool { return s.Healthy })
 	if rec.Calls("replace") != 1 {

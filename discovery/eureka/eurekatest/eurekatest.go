@@ -1,12 +1,14 @@
-package eureka
-
+// Package eurekatest holds a protocol fake of a Eureka server for tests,
+// in this package and in others (the end-to-end tests run hxds against it).
+//
 // No Eureka server can run on these machines (it is a Java web application
 // with no Debian package, and only the Go module proxy, apt and npm are
-// reachable), so the tests talk to fakeEureka: the /eureka/apps and
+// reachable), so the tests talk to Server: the /eureka/apps and
 // /eureka/apps/delta REST handlers of an Eureka server, with documents
 // built from fargo's exported JSON types (GetAppsResponseJson,
 // GetAppsResponse, Application, Instance) in JSON mode, the delta
 // "actionType" field and Eureka's apps reconcile hashcode.
+package eurekatest
 
 import (
 	"encoding/json"
@@ -28,7 +30,9 @@ type change struct {
 	inst   fargo.Instance
 }
 
-type fakeEureka struct {
+// Server is a fake Eureka server. Configure it with its methods; they
+// are safe to call at any time.
+type Server struct {
 	t    testing.TB
 	mu   sync.Mutex
 	apps map[string]map[string]*fargo.Instance // app → instanceId → instance
@@ -47,14 +51,17 @@ type fakeEureka struct {
 	ln   net.Listener
 }
 
-func newFakeEureka(t testing.TB) *fakeEureka {
-	f := &fakeEureka{t: t, apps: map[string]map[string]*fargo.Instance{}, requests: map[string]int{}}
+// NewServer starts a Server on a free loopback port; it is stopped when the
+// test ends.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	f := &Server{t: t, apps: map[string]map[string]*fargo.Instance{}, requests: map[string]int{}}
 	f.start("127.0.0.1:0")
-	t.Cleanup(f.stop)
+	t.Cleanup(f.Stop)
 	return f
 }
 
-func (f *fakeEureka) start(addr string) {
+func (f *Server) start(addr string) {
 	f.t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -75,8 +82,8 @@ func (f *fakeEureka) start(addr string) {
 	}()
 }
 
-// stop closes the server and its connections (the registry goes down).
-func (f *fakeEureka) stop() {
+// Stop closes the server and its connections (the registry goes down).
+func (f *Server) Stop() {
 	f.mu.Lock()
 	srv := f.srv
 	f.srv = nil
@@ -86,25 +93,32 @@ func (f *fakeEureka) stop() {
 	}
 }
 
-// restart brings the server back on the same address.
-func (f *fakeEureka) restart() { f.start(f.addr) }
+// Restart brings the server back on the same address, with the same data.
+func (f *Server) Restart() { f.start(f.addr) }
 
-func (f *fakeEureka) port() uint32 {
+// Port is the port to give the registry (McpBridge "port").
+func (f *Server) Port() uint32 {
 	_, p, _ := net.SplitHostPort(f.addr)
 	n, _ := strconv.Atoi(p)
 	return uint32(n)
 }
 
-func (f *fakeEureka) count(path string) int {
+// Count is how many requests the server received for path, "/apps" or
+// "/apps/delta".
+func (f *Server) Count(path string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.requests[path]
 }
 
-type instOpt func(*fargo.Instance)
+// InstanceOption modifies an instance built by Instance.
+type InstanceOption func(*fargo.Instance)
 
-func withStatus(s fargo.StatusType) instOpt { return func(i *fargo.Instance) { i.Status = s } }
-func withMeta(kv ...string) instOpt {
+// WithStatus sets the instance status (UP by default).
+func WithStatus(s fargo.StatusType) InstanceOption { return func(i *fargo.Instance) { i.Status = s } }
+
+// WithMeta sets the instance metadata from key, value pairs.
+func WithMeta(kv ...string) InstanceOption {
 	return func(i *fargo.Instance) {
 		m := map[string]string{}
 		for j := 0; j+1 < len(kv); j += 2 {
@@ -114,13 +128,17 @@ func withMeta(kv ...string) instOpt {
 		i.Metadata.Raw = b
 	}
 }
-func secureOnly(port int) instOpt {
+
+// SecureOnly disables the non-secure port and enables the secure one.
+func SecureOnly(port int) InstanceOption {
 	return func(i *fargo.Instance) {
 		i.PortEnabled, i.SecurePort, i.SecurePortEnabled = false, port, true
 	}
 }
 
-func makeInstance(app, ip string, port int, opts ...instOpt) *fargo.Instance {
+// Instance is an UP instance of app on ip:port, its id
+// "<app in lower case>:<ip>:<port>", without metadata.
+func Instance(app, ip string, port int, opts ...InstanceOption) *fargo.Instance {
 	in := &fargo.Instance{
 		InstanceId:     fmt.Sprintf("%s:%s:%d", strings.ToLower(app), ip, port),
 		HostName:       ip,
@@ -141,8 +159,8 @@ func makeInstance(app, ip string, port int, opts ...instOpt) *fargo.Instance {
 	return in
 }
 
-// put registers or replaces an instance.
-func (f *fakeEureka) put(in *fargo.Instance) {
+// Put registers or replaces an instance (by App and InstanceId).
+func (f *Server) Put(in *fargo.Instance) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	action := "MODIFIED"
@@ -156,8 +174,8 @@ func (f *fakeEureka) put(in *fargo.Instance) {
 	f.changes = append(f.changes, change{action, *in})
 }
 
-// del deregisters an instance; an app left empty leaves the listing.
-func (f *fakeEureka) del(app, id string) {
+// Delete deregisters an instance; an app left empty leaves the listing.
+func (f *Server) Delete(app, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	in := f.apps[app][id]
@@ -173,7 +191,7 @@ func (f *fakeEureka) del(app, id string) {
 
 // hashcodeLocked is Eureka's Applications.getReconcileHashCode, written
 // independently of the watcher's.
-func (f *fakeEureka) hashcodeLocked() string {
+func (f *Server) hashcodeLocked() string {
 	counts := map[string]int{}
 	for _, ins := range f.apps {
 		for _, in := range ins {
@@ -192,7 +210,7 @@ func (f *fakeEureka) hashcodeLocked() string {
 	return s
 }
 
-func (f *fakeEureka) serveApps(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serveApps(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests["/apps"]++
@@ -219,7 +237,7 @@ func (f *fakeEureka) serveApps(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeEureka) serveDelta(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serveDelta(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests["/apps/delta"]++
@@ -256,4 +274,52 @@ func (f *fakeEureka) serveDelta(w http.ResponseWriter, r *http.Request) {
 	}}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// SetApp makes instances the whole of app's instances: the others are
+// deregistered, these registered or replaced (no instances: the app leaves
+// the listing). Each change is recorded for /apps/delta.
+func (f *Server) SetApp(app string, instances ...*fargo.Instance) {
+	keep := map[string]bool{}
+	for _, in := range instances {
+		keep[in.InstanceId] = true
+	}
+	f.mu.Lock()
+	var gone []string
+	for id := range f.apps[app] {
+		if !keep[id] {
+			gone = append(gone, id)
+		}
+	}
+	f.mu.Unlock()
+	sort.Strings(gone)
+	for _, id := range gone {
+		f.Delete(app, id)
+	}
+	for _, in := range instances {
+		f.Put(in)
+	}
+}
+
+// SetDeltaDisabled makes /apps/delta answer 403, as a server with
+// eureka.disableDelta does.
+func (f *Server) SetDeltaDisabled(disabled bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deltaDisabled = disabled
+}
+
+// SetBadHashcode makes /apps/delta report a wrong apps hashcode.
+func (f *Server) SetBadHashcode(bad bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.badHashcode = bad
+}
+
+// SetOverride makes /apps answer body instead of the listing (hostile
+// payloads); nil restores the listing.
+func (f *Server) SetOverride(body []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.override = body
 }

@@ -1,10 +1,21 @@
-package nacos
-
+// Package nacostest holds protocol fakes of Nacos servers for tests, in
+// this package and in others (the end-to-end tests run hxds against them).
+//
 // NOTE: no real Nacos server can run on this machine (no Docker, no
-// package). fakeNacos is a protocol fake: a Nacos 2.x naming server that
-// speaks the real gRPC protocol (the SDK's own generated stubs, its request
-// and response types, JSON bodies in Payloads, pushes on the bidi stream),
-// plus the HTTP login endpoint the SDK uses for username/password.
+// package), so tests use protocol fakes instead:
+//
+//   - Server is a Nacos 2.x naming server that speaks the real gRPC
+//     protocol (the SDK's own generated stubs, its request and response
+//     types, JSON bodies in Payloads, pushes on the bidi stream), plus the
+//     HTTP login endpoint the SDK uses for username/password. It serves the
+//     registry types nacos2 and nacos3.
+//   - V1Server is an HTTP handler serving the Nacos 1.x OpenAPI endpoints
+//     the "nacos" registry type uses, with the JSON shapes a Nacos 1.4
+//     server returns.
+//
+// Both listen on free loopback ports, are stopped when the test ends, and
+// can be stopped and restarted on the same ports with the same data.
+package nacostest
 
 import (
 	"context"
@@ -28,6 +39,13 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
+// GRPCPortOffset is where Nacos 2.x listens for gRPC relative to its HTTP
+// port; the SDK dials HTTPPort()+GRPCPortOffset.
+const GRPCPortOffset = 1000
+
+// Token is the access token the login endpoint hands out.
+const Token = "fake-access-token"
+
 // refTime is the LastRefTime of every snapshot the fakes serve: the SDK
 // drops data older than what it has, so it only grows (even across fake
 // restarts).
@@ -35,21 +53,27 @@ var refTime atomic.Uint64
 
 func init() { refTime.Store(uint64(time.Now().UnixMilli())) }
 
-type fakeNacos struct {
+// NextRefTime returns a LastRefTime newer than any the fakes served so far
+// (for hand-built pushes).
+func NextRefTime() uint64 { return refTime.Add(1) }
+
+// Server is a fake Nacos 2.x naming server (gRPC, plus the HTTP login).
+// Configure it with the setters; they are safe to call at any time.
+type Server struct {
 	t        testing.TB
-	httpPort int // the SDK dials httpPort+1000 for gRPC
+	httpPort int // the SDK dials httpPort+GRPCPortOffset for gRPC
+
+	mu sync.Mutex
 	// user/password: when set, login is required and gRPC requests must
 	// carry the token.
 	user, password string
-
-	mu       sync.Mutex
-	services map[string]map[string][]model.Instance // namespace → group@@name → instances
-	streams  map[string]*fakeStream                 // by client address
-	subs     map[string]map[string]bool             // client address → namespace/group@@name
-	logins   int
-	requests map[string]int
-	grpcSrv  *grpc.Server
-	httpSrv  *http.Server
+	services       map[string]map[string][]model.Instance // namespace → group@@name → instances
+	streams        map[string]*fakeStream                 // by client address
+	subs           map[string]map[string]bool             // client address → namespace/group@@name
+	logins         int
+	requests       map[string]int
+	grpcSrv        *grpc.Server
+	httpSrv        *http.Server
 	// hook, when it returns a payload, answers a request instead
 	// (hostile responses).
 	hook func(typ string) *nacosgrpc.Payload
@@ -62,18 +86,19 @@ type fakeStream struct {
 	s  nacosgrpc.BiRequestStream_RequestBiStreamServer
 }
 
-const fakeToken = "fake-access-token"
-
-func newFakeNacos(t testing.TB) *fakeNacos {
-	f := &fakeNacos{t: t, services: map[string]map[string][]model.Instance{}}
+// NewServer starts a Server on a free loopback port pair (HTTPPort and
+// HTTPPort+GRPCPortOffset); it is stopped when the test ends.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	f := &Server{t: t, services: map[string]map[string][]model.Instance{}}
 	for i := 0; ; i++ {
 		l1, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+grpcPortOffset))
-		if err != nil || p+grpcPortOffset > 65535 {
+		l2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+GRPCPortOffset))
+		if err != nil || p+GRPCPortOffset > 65535 {
 			l1.Close()
 			if i > 50 {
 				t.Fatalf("no free port pair: %v", err)
@@ -84,11 +109,17 @@ func newFakeNacos(t testing.TB) *fakeNacos {
 		f.serve(l1, l2)
 		break
 	}
-	t.Cleanup(f.stop)
+	t.Cleanup(f.Stop)
 	return f
 }
 
-func (f *fakeNacos) serve(httpL, grpcL net.Listener) {
+// HTTPPort is the port to give the registry (McpBridge "port").
+func (f *Server) HTTPPort() int { return f.httpPort }
+
+// GRPCPort is the gRPC port, HTTPPort()+GRPCPortOffset.
+func (f *Server) GRPCPort() int { return f.httpPort + GRPCPortOffset }
+
+func (f *Server) serve(httpL, grpcL net.Listener) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.streams = map[string]*fakeStream{}
@@ -104,20 +135,21 @@ func (f *fakeNacos) serve(httpL, grpcL net.Listener) {
 		_ = r.ParseForm()
 		f.mu.Lock()
 		f.logins++
+		user, password := f.user, f.password
 		f.mu.Unlock()
-		if r.Form.Get("username") != f.user || r.Form.Get("password") != f.password {
+		if r.Form.Get("username") != user || r.Form.Get("password") != password {
 			http.Error(w, "unknown user!", http.StatusForbidden)
 			return
 		}
-		fmt.Fprintf(w, `{"accessToken":%q,"tokenTtl":18000,"globalAdmin":true,"username":%q}`, fakeToken, f.user)
+		fmt.Fprintf(w, `{"accessToken":%q,"tokenTtl":18000,"globalAdmin":true,"username":%q}`, Token, user)
 	})
 	f.httpSrv = &http.Server{Handler: mux}
 	go f.grpcSrv.Serve(grpcL)
 	go f.httpSrv.Serve(httpL)
 }
 
-// stop closes the listeners and every connection.
-func (f *fakeNacos) stop() {
+// Stop closes the listeners and every connection (the server goes down).
+func (f *Server) Stop() {
 	f.mu.Lock()
 	g, h := f.grpcSrv, f.httpSrv
 	f.grpcSrv, f.httpSrv = nil, nil
@@ -128,13 +160,14 @@ func (f *fakeNacos) stop() {
 	}
 }
 
-// restart serves again on the same ports, with the same data.
-func (f *fakeNacos) restart() {
+// Restart serves again on the same ports, with the same data.
+func (f *Server) Restart() {
+	f.t.Helper()
 	var l1, l2 net.Listener
 	var err error
 	for i := 0; i < 50; i++ { // the old sockets may linger a moment
 		if l1, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.httpPort)); err == nil {
-			if l2, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.httpPort+grpcPortOffset)); err == nil {
+			if l2, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(f.httpPort+GRPCPortOffset)); err == nil {
 				break
 			}
 			l1.Close()
@@ -147,11 +180,49 @@ func (f *fakeNacos) restart() {
 	f.serve(l1, l2)
 }
 
+// SetAuth requires a login with user and password (the HTTP endpoint) and
+// the token it returns on gRPC requests; empty user: no auth.
+func (f *Server) SetAuth(user, password string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.user, f.password = user, password
+}
+
+// SetHook installs a function that may answer a unary request of type typ
+// in the server's stead (a non-nil payload); nil removes it.
+func (f *Server) SetHook(hook func(typ string) *nacosgrpc.Payload) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.hook = hook
+}
+
+// Logins is how many login requests the HTTP endpoint received.
+func (f *Server) Logins() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logins
+}
+
+// Headers returns the metadata headers of the last request of type typ.
+func (f *Server) Headers(typ string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.headers[typ]
+}
+
+// Count is how many messages of type typ the server received (unary
+// requests and messages on the bidi stream).
+func (f *Server) Count(typ string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[typ]
+}
+
 func skey(group, name string) string { return group + "@@" + name }
 
-// set replaces a service's instances (nil: deregister the service) and
-// pushes the change to its subscribers.
-func (f *fakeNacos) set(namespace, group, name string, instances []model.Instance) {
+// Set replaces a service's instances (nil: deregister the service; empty:
+// a service with no instances) and pushes the change to its subscribers.
+func (f *Server) Set(namespace, group, name string, instances []model.Instance) {
 	f.mu.Lock()
 	if f.services[namespace] == nil {
 		f.services[namespace] = map[string][]model.Instance{}
@@ -177,34 +248,29 @@ func (f *fakeNacos) set(namespace, group, name string, instances []model.Instanc
 		}
 		req.RequestId = strconv.FormatUint(refTime.Add(1), 10)
 		s.mu.Lock()
-		_ = s.s.Send(payload(req.GetRequestType(), req))
+		_ = s.s.Send(Payload(req.GetRequestType(), req))
 		s.mu.Unlock()
 	}
 }
 
-func (f *fakeNacos) snapshotLocked(namespace, group, name string) model.Service {
+func (f *Server) snapshotLocked(namespace, group, name string) model.Service {
 	hosts := append([]model.Instance{}, f.services[namespace][skey(group, name)]...)
 	return model.Service{Name: name, GroupName: group, Hosts: hosts, LastRefTime: refTime.Add(1), Valid: true, CacheMillis: 10000}
 }
 
-func (f *fakeNacos) count(typ string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.requests[typ]
-}
-
-func payload(typ string, body any) *nacosgrpc.Payload {
+// Payload wraps body, as JSON, in a gRPC payload of type typ.
+func Payload(typ string, body any) *nacosgrpc.Payload {
 	b, _ := json.Marshal(body)
 	return &nacosgrpc.Payload{Metadata: &nacosgrpc.Metadata{Type: typ}, Body: &anypb.Any{Value: b}}
 }
 
 func ok() *rpc_response.Response { return &rpc_response.Response{ResultCode: 200, Success: true} }
 
-type fakeRequest fakeNacos
+type fakeRequest Server
 
 // Request answers the unary requests the naming client sends.
 func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*nacosgrpc.Payload, error) {
-	f := (*fakeNacos)(fr)
+	f := (*Server)(fr)
 	typ := p.GetMetadata().GetType()
 	body := p.GetBody().GetValue()
 	client := ""
@@ -218,6 +284,7 @@ func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*naco
 	}
 	f.headers[typ] = p.GetMetadata().GetHeaders()
 	hook := f.hook
+	user := f.user
 	f.mu.Unlock()
 	if hook != nil {
 		if p := hook(typ); p != nil {
@@ -225,12 +292,12 @@ func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*naco
 		}
 	}
 	reply := func(r rpc_response.IResponse) (*nacosgrpc.Payload, error) {
-		return payload(r.GetResponseType(), r), nil
+		return Payload(r.GetResponseType(), r), nil
 	}
 	if typ == "ServerCheckRequest" {
 		return reply(&rpc_response.ServerCheckResponse{Response: ok(), ConnectionId: client})
 	}
-	if f.user != "" && typ != "HealthCheckRequest" && p.GetMetadata().GetHeaders()["accessToken"] != fakeToken {
+	if user != "" && typ != "HealthCheckRequest" && p.GetMetadata().GetHeaders()["accessToken"] != Token {
 		return reply(&rpc_response.ErrorResponse{Response: &rpc_response.Response{ResultCode: 500, ErrorCode: 403, Message: "access denied"}})
 	}
 	nr := &rpc_request.NamingRequest{Request: &rpc_request.Request{}}
@@ -302,18 +369,18 @@ func (fr *fakeRequest) Request(ctx context.Context, p *nacosgrpc.Payload) (*naco
 		if next == nil {
 			next = []model.Instance{}
 		}
-		f.set(req.Namespace, req.GroupName, req.ServiceName, next)
+		f.Set(req.Namespace, req.GroupName, req.ServiceName, next)
 		return reply(&rpc_response.InstanceResponse{Response: ok()})
 	}
 	return reply(&rpc_response.ErrorResponse{Response: &rpc_response.Response{ResultCode: 500, ErrorCode: 500, Message: "unsupported " + typ}})
 }
 
-type fakeBiStream fakeNacos
+type fakeBiStream Server
 
 // RequestBiStream keeps the stream to push on; it reads the client's
 // ConnectionSetupRequest and push acknowledgements.
 func (fb *fakeBiStream) RequestBiStream(s nacosgrpc.BiRequestStream_RequestBiStreamServer) error {
-	f := (*fakeNacos)(fb)
+	f := (*Server)(fb)
 	client := ""
 	if pr, ok := peer.FromContext(s.Context()); ok {
 		client = pr.Addr.String()
@@ -347,14 +414,14 @@ func cut(k string) (group, name string, ok bool) {
 	return "", k, false
 }
 
-// inst is a healthy, enabled instance.
-func inst(ip string, port uint64, weight float64, md map[string]string) model.Instance {
+// Instance is a healthy, enabled, ephemeral instance in cluster DEFAULT.
+func Instance(ip string, port uint64, weight float64, md map[string]string) model.Instance {
 	return model.Instance{Ip: ip, Port: port, Weight: weight, Healthy: true, Enable: true, Ephemeral: true,
 		ClusterName: "DEFAULT", Metadata: md}
 }
 
-// pushRaw sends p on every client's bidi stream.
-func (f *fakeNacos) pushRaw(p *nacosgrpc.Payload) {
+// PushRaw sends p on every client's bidi stream.
+func (f *Server) PushRaw(p *nacosgrpc.Payload) {
 	f.mu.Lock()
 	var targets []*fakeStream
 	for _, s := range f.streams {
