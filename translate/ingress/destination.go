@@ -64,7 +64,7 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 				"destination %q must be \"[<weight>%%] <host>[:<port>] [<subset>]\"; path not served", line)
 			return nil, false
 		}
-		host, port, hasPort := strings.Cut(f[0], ":")
+		host, port, hasPort := splitDestination(f[0])
 		d.host, d.port = host, registry.Port(t.snap, host)
 		if hasPort {
 			n, err := strconv.Atoi(port)
@@ -109,4 +109,24 @@ func (t *translator) parseDestinations(ing *networkingv1.Ingress, ann annotation
 	}
 	out[0].Weight = 100 - assigned
 	return out, true
+}
+
+// splitDestination splits "<host>[:<port>]". Registry hosts may contain
+// colons themselves (Dubbo's "providers:<interface>:<version>:<group>.zookeeper"),
+// so only a last ":" followed by digits introduces a port; digits that do
+// not form a valid port are still reported as a bad port.
+func splitDestination(s string) (host, port string, hasPort bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || i == len(s)-1 {
+		return s, "", false
+	}
+	for _, c := range s[i+1:] {
+		if c < '0' || c > '9' {
+			if !strings.Contains(s[:i], ":") {
+				return s[:i], s[i+1:], true // "host:abc": a bad port, as before
+			}
+			return s, "", false
+		}
+	}
+	return s[:i], s[i+1:], true
 }
