@@ -80,3 +80,21 @@ func messagesJSON[M proto.Message](t *testing.T, ms []M) []any {
 	}
 	return out
 }
+
+// TestExample: the bundled registries example loads and translates without
+// a problem.
+func TestExample(t *testing.T) {
+	loaded, err := file.LoadPaths("../../examples/registries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range loaded.Problems.List() {
+		t.Errorf("example problem: %+v", s)
+	}
+	res := translate.Translate(loaded.Snapshot(), input.DefaultOptions())
+	for _, st := range res.Diagnostics.List() {
+		if !st.Accepted || len(st.Findings) > 0 {
+			t.Errorf("example finding: %+v", st)
+		}
+	}
+}
