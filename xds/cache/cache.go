@@ -34,6 +34,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	gcpcache "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -74,6 +75,11 @@ type Cache struct {
 
 	encodes  atomic.Uint64
 	watchIDs atomic.Uint64
+
+	// fullOnly disables incremental evaluation (tests compare both);
+	// incrementals counts incremental evaluations.
+	fullOnly     bool
+	incrementals atomic.Uint64
 
 	// mu guards groups and typeSet.pinned. Lock order: mu, then typeSet.mu.
 	mu     sync.RWMutex
@@ -200,6 +206,12 @@ type typeSet struct {
 	mu      sync.Mutex // guards snap and watches
 	snap    *snapshot
 	watches map[uint64]*watch
+
+	// provMu guards prov: which returned-resources maps are known to be in
+	// sync with which snapshot (incremental.go). Never held with ts.mu
+	// acquired after it.
+	provMu sync.Mutex
+	prov   map[unsafe.Pointer]*provenance
 }
 
 func newTypeSet(group, typeURL string) *typeSet {
@@ -209,6 +221,7 @@ func newTypeSet(group, typeURL string) *typeSet {
 		fullState: gcpcache.ResourceRequiresFullStateInSotw(typeURL),
 		snap:      emptySnapshot,
 		watches:   map[uint64]*watch{},
+		prov:      map[unsafe.Pointer]*provenance{},
 	}
 }
 
