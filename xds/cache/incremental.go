@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"maps"
 	"slices"
 	"unsafe"
 
@@ -117,6 +118,9 @@ type provenance struct {
 	m        map[string]string // held so that its address is never reused
 	seq      uint64
 	wildcard bool
+	// owned: the cache made m for a response (rather than the server from a
+	// request), so a later response may edit it in place.
+	owned bool
 	// sotwSub is the SotW subscribed-names map it was recorded under (the
 	// SotW server replaces, never modifies, that map on each request); nil
 	// for delta, whose subscription changes are seen on the request.
@@ -129,11 +133,11 @@ func mapKey(m map[string]string) unsafe.Pointer {
 
 // recordSync records that m is in sync with s for w's subscription, and
 // forgets the record of old (the map m replaces), if any. w.mu must be held.
-func (ts *typeSet) recordSync(w *watch, old, m map[string]string, s *snapshot) {
+func (ts *typeSet) recordSync(w *watch, old, m map[string]string, s *snapshot, owned bool) {
 	if m == nil {
 		return
 	}
-	p := &provenance{m: m, seq: s.seq, wildcard: w.sub.IsWildcard()}
+	p := &provenance{m: m, seq: s.seq, wildcard: w.sub.IsWildcard(), owned: owned}
 	if !w.delta() {
 		p.sotwSub = w.sub.SubscribedResources()
 	}
@@ -142,7 +146,87 @@ func (ts *typeSet) recordSync(w *watch, old, m map[string]string, s *snapshot) {
 	if old != nil {
 		delete(ts.prov, mapKey(old))
 	}
+	if prev := ts.prov[mapKey(m)]; prev != nil && prev.owned {
+		p.owned = true
+	}
 	ts.prov[mapKey(m)] = p
+}
+
+// owns reports whether the cache made m for a response.
+func (ts *typeSet) owns(m map[string]string) bool {
+	if m == nil {
+		return false
+	}
+	ts.provMu.Lock()
+	defer ts.provMu.Unlock()
+	p := ts.prov[mapKey(m)]
+	return p != nil && p.owned
+}
+
+// Editing returned maps in place.
+//
+// A response's returned map is what the server records, once it sends the
+// response, as the client's state; the next watch gets it back. Cloning the
+// client's map for every response is O(subscribed), so an incremental
+// response edits the map it got in place when the cache made that map (it is
+// then only shared by the server's subscription and the cache), keeping an
+// undo log. The edit is only wrong if the response is never sent: the SotW
+// servers drop a response still queued when a request of its type arrives,
+// and a response being retried is abandoned on cancel. Both happen only
+// after the server cancels the watch, from the goroutine that sends
+// responses, and the servers write the nonce into the response they send:
+// cancel reverts the edit of a response that has no nonce.
+
+type undoEntry struct {
+	name, old string
+	had       bool
+}
+
+// edit is an in-place edit of a returned map, or nil for a fresh map.
+type edit struct {
+	m    map[string]string
+	undo []undoEntry
+	// sent reports whether the server sent the response (wrote its nonce).
+	sent func() string
+}
+
+func (e *edit) set(m map[string]string, k, v string) {
+	if e != nil {
+		old, had := m[k]
+		e.undo = append(e.undo, undoEntry{name: k, old: old, had: had})
+	}
+	m[k] = v
+}
+
+func (e *edit) del(m map[string]string, k string) {
+	if e != nil {
+		old, had := m[k]
+		if !had {
+			return
+		}
+		e.undo = append(e.undo, undoEntry{name: k, old: old, had: true})
+	}
+	delete(m, k)
+}
+
+func (e *edit) revert() {
+	for i := len(e.undo) - 1; i >= 0; i-- {
+		u := e.undo[i]
+		if u.had {
+			e.m[u.name] = u.old
+		} else {
+			delete(e.m, u.name)
+		}
+	}
+}
+
+// nextMap returns the map a response's returned map starts from: returned
+// itself with an edit when it may be edited in place, else a clone.
+func nextMap(returned map[string]string, inPlace bool) (map[string]string, *edit) {
+	if inPlace {
+		return returned, &edit{m: returned}
+	}
+	return maps.Clone(returned), nil
 }
 
 // forget drops the record of m.

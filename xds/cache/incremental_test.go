@@ -26,13 +26,14 @@ type stepClient struct {
 	typeURL string
 	delta   bool
 
-	sub     stream.Subscription
-	started bool
-	nonce   int
-	names   map[string]struct{} // delta: current subscription
-	ch      chan gcpcache.Response
-	dch     chan gcpcache.DeltaResponse
-	cancel  func()
+	sub       stream.Subscription
+	started   bool
+	nonce     int
+	names     map[string]struct{} // delta: current subscription
+	sotwNames []string            // SotW: current subscription
+	ch        chan gcpcache.Response
+	dch       chan gcpcache.DeltaResponse
+	cancel    func()
 }
 
 func newStepClient(t testing.TB, c *Cache, typeURL string, delta bool) *stepClient {
@@ -58,13 +59,15 @@ func (s *stepClient) request(names []string, nack bool) {
 		detail = &status.Status{Code: 3, Message: "rejected"}
 	}
 	if !s.delta {
+		if names != nil || !s.started {
+			s.sotwNames = names
+		}
+		names = s.sotwNames
 		if !s.started {
 			s.sub = stream.NewSotwSubscription(names, true)
 			s.started = true
-		} else if names != nil {
-			s.sub.SetResourceSubscription(names)
 		} else {
-			s.sub.SetResourceSubscription(slices.Sorted(maps.Keys(s.sub.SubscribedResources())))
+			s.sub.SetResourceSubscription(names)
 		}
 		req := &discovery.DiscoveryRequest{Node: s.node, TypeUrl: s.typeURL, ResponseNonce: nonce,
 			ResourceNames: names, ErrorDetail: detail}
@@ -130,6 +133,7 @@ func (s *stepClient) receive() (string, bool) {
 	if s.delta {
 		r := <-s.dch
 		out, _ := r.GetDeltaDiscoveryResponse()
+		out.Nonce = strconv.Itoa(s.nonce) // as the server does
 		s.sub.SetReturnedResources(r.GetNextVersionMap())
 		var res []string
 		for _, x := range out.GetResources() {
@@ -140,6 +144,7 @@ func (s *stepClient) receive() (string, bool) {
 	}
 	r := <-s.ch
 	out, _ := r.GetDiscoveryResponse()
+	out.Nonce = strconv.Itoa(s.nonce)
 	s.sub.SetReturnedResources(r.GetReturnedResources())
 	var res []string
 	for _, a := range out.GetResources() {
@@ -267,4 +272,24 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			t.Logf("incremental evaluations: %d", inc.incrementals.Load())
 		})
 	}
+}
+
+// take "sends" the pending response, if any, without inspecting it.
+func (s *stepClient) take() bool {
+	if s.pending() == 0 {
+		return false
+	}
+	s.nonce++
+	if s.delta {
+		r := <-s.dch
+		out, _ := r.GetDeltaDiscoveryResponse()
+		out.Nonce = strconv.Itoa(s.nonce)
+		s.sub.SetReturnedResources(r.GetNextVersionMap())
+	} else {
+		r := <-s.ch
+		out, _ := r.GetDiscoveryResponse()
+		out.Nonce = strconv.Itoa(s.nonce)
+		s.sub.SetReturnedResources(r.GetReturnedResources())
+	}
+	return true
 }

@@ -306,7 +306,7 @@ func sortedNames(names []string) []string {
 
 // deltaIncremental is deltaResponseFor for a client in sync with an earlier
 // snapshot, changed being every name changed since: only those can differ.
-func deltaIncremental(w *watch, s *snapshot, changed []string) *deltaResponse {
+func deltaIncremental(w *watch, s *snapshot, changed []string, inPlace bool) (*deltaResponse, *edit) {
 	returned := w.sub.ReturnedResources()
 	subscribed := w.sub.SubscribedResources()
 	wildcard := w.sub.IsWildcard()
@@ -328,14 +328,14 @@ func deltaIncremental(w *watch, s *snapshot, changed []string) *deltaResponse {
 		}
 	}
 	if len(send) == 0 && len(removed) == 0 {
-		return nil
+		return nil, nil
 	}
-	next := maps.Clone(returned)
+	next, ed := nextMap(returned, inPlace)
 	for _, r := range send {
-		next[r.Name] = r.Version
+		ed.set(next, r.Name, r.Version)
 	}
 	for _, n := range removed {
-		delete(next, n)
+		ed.del(next, n)
 	}
 	if send == nil {
 		send = []*discovery.Resource{}
@@ -349,7 +349,7 @@ func deltaIncremental(w *watch, s *snapshot, changed []string) *deltaResponse {
 			TypeUrl:           w.ts.typeURL,
 		},
 		returned: next,
-	}
+	}, ed
 }
 
 // sotwIncremental is sotwResponseFor for a client in sync with an earlier
@@ -358,7 +358,7 @@ func deltaIncremental(w *watch, s *snapshot, changed []string) *deltaResponse {
 // a held resource was removed, which SotW cannot express for these types and
 // which must leave the returned map with the next response (as the full
 // evaluation does), so the change is replayed again then.
-func sotwIncremental(w *watch, s *snapshot, changed []string) (r *sotwResponse, inSync bool) {
+func sotwIncremental(w *watch, s *snapshot, changed []string, inPlace bool) (r *sotwResponse, ed *edit, inSync bool) {
 	returned := w.sub.ReturnedResources()
 	subscribed := w.sub.SubscribedResources()
 	wildcard := w.sub.IsWildcard()
@@ -379,10 +379,10 @@ func sotwIncremental(w *watch, s *snapshot, changed []string) (r *sotwResponse, 
 		for _, n := range changed {
 			_, held := returned[n]
 			if _, cov := covers(n); cov || held {
-				return sotwResponseFor(w, s), true
+				return sotwResponseFor(w, s), nil, true
 			}
 		}
-		return nil, true
+		return nil, nil, true
 	}
 	var send []*entry
 	var gone []string
@@ -402,16 +402,16 @@ func sotwIncremental(w *watch, s *snapshot, changed []string) (r *sotwResponse, 
 		}
 	}
 	if len(send) == 0 {
-		return nil, len(gone) == 0
+		return nil, nil, len(gone) == 0
 	}
-	next := maps.Clone(returned)
+	next, ed := nextMap(returned, inPlace)
 	for _, n := range gone {
-		delete(next, n)
+		ed.del(next, n)
 	}
 	res := make([]*anypb.Any, len(send))
 	for i, e := range send {
 		res[i] = e.any
-		next[e.name] = e.version
+		ed.set(next, e.name, e.version)
 	}
-	return newSotwResponse(w, s, res, next), true
+	return newSotwResponse(w, s, res, next), ed, true
 }

@@ -30,6 +30,9 @@ type watch struct {
 	// an evaluation of this watch (hasBase); see incremental.go.
 	base    uint64
 	hasBase bool
+	// edit is the in-place edit of the returned map made by this watch's
+	// response, reverted on cancel if the response was not sent.
+	edit *edit
 
 	// SotW (req, ch) or delta (dreq, dch).
 	req  *gcpcache.Request
@@ -125,6 +128,13 @@ func (w *watch) cancel(c *Cache) func() {
 		w.mu.Lock()
 		wasParked := w.state == parked
 		w.state = finished
+		if e := w.edit; e != nil {
+			w.edit = nil
+			if e.sent() == "" {
+				e.revert()
+				w.ts.forget(e.m)
+			}
+		}
 		w.mu.Unlock()
 		if wasParked {
 			c.removeWatch(w)
@@ -249,12 +259,13 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 		c.incrementals.Add(1)
 	}
 	returned := w.sub.ReturnedResources()
+	inPlace := incremental && w.ts.owns(returned)
 	// inSync: with nothing to send, the client is in sync with s.
 	inSync := true
 	if w.delta() {
 		var r *deltaResponse
 		if incremental {
-			r = deltaIncremental(w, s, changed)
+			r, w.edit = deltaIncremental(w, s, changed, inPlace)
 		} else {
 			r = deltaResponseFor(w, s)
 		}
@@ -262,9 +273,12 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 			c.parkedAt(w, s, incremental, inSync)
 			return false
 		}
-		w.ts.recordSync(w, returned, r.returned, s)
+		w.ts.recordSync(w, returned, r.returned, s, true)
+		if w.edit != nil {
+			w.edit.sent = r.resp.GetNonce
+		}
 		if ce := c.log.Check(zap.DebugLevel, "watch responded"); ce != nil {
-			ce.Write(append(w.fields(s), zap.Bool("incremental", incremental),
+			ce.Write(append(w.fields(s), zap.Bool("incremental", incremental), zap.Bool("in-place", w.edit != nil),
 				zap.Int("resources", len(r.resp.Resources)), zap.Int("removed", len(r.resp.RemovedResources)))...)
 		}
 		select {
@@ -285,7 +299,7 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 	}
 	var r *sotwResponse
 	if incremental {
-		r, inSync = sotwIncremental(w, s, changed)
+		r, w.edit, inSync = sotwIncremental(w, s, changed, inPlace)
 	} else {
 		r = sotwResponseFor(w, s)
 	}
@@ -293,9 +307,13 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 		c.parkedAt(w, s, incremental, inSync)
 		return false
 	}
-	w.ts.recordSync(w, returned, r.returned, s)
+	w.ts.recordSync(w, returned, r.returned, s, true)
+	if w.edit != nil {
+		w.edit.sent = r.resp.GetNonce
+	}
 	if ce := c.log.Check(zap.DebugLevel, "watch responded"); ce != nil {
-		ce.Write(append(w.fields(s), zap.Bool("incremental", incremental), zap.Int("resources", len(r.resp.Resources)))...)
+		ce.Write(append(w.fields(s), zap.Bool("incremental", incremental), zap.Bool("in-place", w.edit != nil),
+			zap.Int("resources", len(r.resp.Resources)))...)
 	}
 	select {
 	case w.ch <- r:
@@ -324,7 +342,7 @@ func (c *Cache) parkedAt(w *watch, s *snapshot, incremental, inSync bool) {
 	}
 	w.base, w.hasBase = s.seq, true
 	if !incremental && !w.first {
-		w.ts.recordSync(w, nil, w.sub.ReturnedResources(), s)
+		w.ts.recordSync(w, nil, w.sub.ReturnedResources(), s, false)
 	}
 }
 
