@@ -16,7 +16,11 @@
 //     an identical version across processes and restarts;
 //   - storing content that did not change keeps the stored entries, encodes
 //     nothing (unchanged messages are recognised with proto.Equal before any
-//     marshalling) and wakes no watch.
+//     marshalling) and wakes no watch;
+//   - a change to a few resources costs O(changed) per client, not
+//     O(subscribed): snapshots carry a change log, and a client known to be
+//     in sync with an earlier snapshot is answered from the names changed
+//     since (incremental.go), falling back to a full evaluation otherwise.
 //
 // Gateway groups: an Envoy belongs to the group named by its node.cluster (or
 // Options.DefaultGroup when empty). All connections of a group share the same

@@ -293,3 +293,172 @@ func (s *stepClient) take() bool {
 	}
 	return true
 }
+
+// TestIncrementalScenarios drives a client of each protocol through the
+// cases incremental evaluation must get right, checking the responses, the
+// versions the server then records as held, and that the incremental path
+// was taken where it should be.
+func TestIncrementalScenarios(t *testing.T) {
+	claSet := func(port uint32, names ...string) map[string]proto.Message {
+		out := map[string]proto.Message{}
+		for _, n := range names {
+			out[n] = makeCLA(n, port)
+		}
+		return out
+	}
+	update := func(c *Cache, up map[string]proto.Message, rm ...string) {
+		t.Helper()
+		if _, err := c.UpdateResources(grp, edsType, up, rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(t *testing.T, delta bool, names ...string) (*Cache, *stepClient) {
+		c := New(Options{})
+		mustSet(t, c, grp, edsType, claSet(1, "a", "b", "c", "d", "e"))
+		cl := newStepClient(t, c, edsType, delta)
+		cl.request(names, false)
+		if _, ok := cl.receive(); !ok {
+			t.Fatal("no initial response")
+		}
+		return c, cl
+	}
+	respond := func(t *testing.T, cl *stepClient) (resources, removed []string) {
+		t.Helper()
+		if cl.pending() == 0 {
+			t.Fatal("no response")
+		}
+		cl.nonce++
+		if cl.delta {
+			r := <-cl.dch
+			out, _ := r.GetDeltaDiscoveryResponse()
+			out.Nonce = strconv.Itoa(cl.nonce)
+			cl.sub.SetReturnedResources(r.GetNextVersionMap())
+			return deltaNames(out.GetResources()), out.GetRemovedResources()
+		}
+		r := <-cl.ch
+		out, _ := r.GetDiscoveryResponse()
+		out.Nonce = strconv.Itoa(cl.nonce)
+		cl.sub.SetReturnedResources(r.GetReturnedResources())
+		return names(out.GetResources()), nil
+	}
+	held := func(cl *stepClient) string { return fmt.Sprint(sortedMap(cl.sub.ReturnedResources())) }
+	want := func(c *Cache, ns ...string) string {
+		m := map[string]string{}
+		v := versionsOf(c, grp, edsType)
+		for _, n := range ns {
+			m[n] = v[n]
+		}
+		return fmt.Sprint(sortedMap(m))
+	}
+
+	protocols := func(t *testing.T, f func(t *testing.T, delta bool)) {
+		t.Run("sotw", func(t *testing.T) { f(t, false) })
+		t.Run("delta", func(t *testing.T) { f(t, true) })
+	}
+
+	t.Run("behind by several versions", func(t *testing.T) {
+		protocols(t, func(t *testing.T, delta bool) {
+			c, cl := start(t, delta, "a", "b", "c", "d")
+			// Three changes while the client has not answered yet.
+			update(c, claSet(2, "a"))
+			update(c, claSet(3, "a", "c"))
+			update(c, nil, "b")
+			update(c, claSet(9, "e")) // not subscribed
+			before := c.incrementals.Load()
+			cl.request(nil, false) // ACK of the initial response
+			res, rm := respond(t, cl)
+			eqList(t, "resources", res, []string{"a", "c"})
+			if delta {
+				eqList(t, "removed", rm, []string{"b"})
+				eq(t, "held", held(cl), want(c, "a", "c", "d"))
+			} else {
+				// SotW cannot express the removal: b leaves the returned map.
+				eq(t, "held", held(cl), want(c, "a", "c", "d"))
+			}
+			if c.incrementals.Load() == before {
+				t.Error("the ACK was not evaluated incrementally")
+			}
+			cl.request(nil, false)
+			if cl.pending() != 0 {
+				t.Fatal("response to an up-to-date ACK")
+			}
+		})
+	})
+
+	t.Run("further behind than the log", func(t *testing.T) {
+		protocols(t, func(t *testing.T, delta bool) {
+			c, cl := start(t, delta, "a", "b")
+			for i := range maxLogEntries + 5 {
+				update(c, claSet(uint32(10+i), "c"))
+			}
+			update(c, claSet(7, "a"))
+			cl.request(nil, false)
+			res, _ := respond(t, cl)
+			eqList(t, "resources", res, []string{"a"})
+			eq(t, "held", held(cl), want(c, "a", "b"))
+		})
+	})
+
+	t.Run("subscription change", func(t *testing.T) {
+		protocols(t, func(t *testing.T, delta bool) {
+			c, cl := start(t, delta, "a", "b")
+			update(c, claSet(2, "b"))
+			cl.request([]string{"a", "b", "e"}, false) // ACK that also subscribes to e
+			res, _ := respond(t, cl)
+			eqList(t, "resources", res, []string{"b", "e"})
+			eq(t, "held", held(cl), want(c, "a", "b", "e"))
+			cl.request([]string{"b", "e"}, false) // unsubscribes a
+			if cl.pending() != 0 {
+				t.Fatal("response to an unsubscription")
+			}
+			before := c.incrementals.Load()
+			update(c, claSet(3, "a", "e"))
+			res, _ = respond(t, cl)
+			eqList(t, "resources after unsubscribing a", res, []string{"e"})
+			eq(t, "held", held(cl), want(c, "b", "e"))
+			if c.incrementals.Load() == before {
+				t.Error("the parked watch was not evaluated incrementally")
+			}
+		})
+	})
+
+	t.Run("removed and re-created", func(t *testing.T) {
+		protocols(t, func(t *testing.T, delta bool) {
+			c, cl := start(t, delta, "a", "b")
+			cl.request(nil, false)
+			update(c, nil, "a")
+			if !delta {
+				// SotW EDS: nothing to say about a removal (the owning
+				// cluster's removal makes Envoy unsubscribe).
+				if cl.pending() != 0 {
+					t.Fatal("SotW response for a removal")
+				}
+				update(c, claSet(5, "b"))
+				res, _ := respond(t, cl)
+				eqList(t, "resources", res, []string{"b"})
+				eq(t, "held", held(cl), want(c, "b"))
+			} else {
+				res, rm := respond(t, cl)
+				eqList(t, "resources", res, []string{})
+				eqList(t, "removed", rm, []string{"a"})
+			}
+			cl.request(nil, false)
+			update(c, claSet(1, "a")) // same content as before the removal
+			res, _ := respond(t, cl)
+			eqList(t, "re-created", res, []string{"a"})
+		})
+	})
+
+	t.Run("SotW response dropped by a request", func(t *testing.T) {
+		c, cl := start(t, false, "a", "b")
+		cl.request(nil, false)
+		update(c, claSet(2, "a")) // queued, then dropped: the server never sends it
+		if cl.pending() != 1 {
+			t.Fatal("no response queued")
+		}
+		cl.request(nil, false) // a request (e.g. a late re-send) replaces the watch
+		res, _ := respond(t, cl)
+		eqList(t, "resent", res, []string{"a"})
+		eq(t, "held", held(cl), want(c, "a", "b"))
+	})
+}
