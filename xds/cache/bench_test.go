@@ -173,3 +173,64 @@ func BenchmarkFanOutADS(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEndpointChange measures what one changed ClusterLoadAssignment
+// among N costs the cache with W connected clients subscribed by name to all
+// N (as Envoy subscribes to EDS): the op is UpdateResources plus, per client,
+// taking the response and the ACK (the next request, which parks a new watch)
+// the way go-control-plane's servers drive the cache (no gRPC). "full" is the
+// same with incremental evaluation off (the behaviour before it existed).
+func BenchmarkEndpointChange(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		for _, w := range []int{1, 100} {
+			for _, proto := range []string{"sotw", "delta"} {
+				for _, mode := range []string{"incremental", "full"} {
+					b.Run(fmt.Sprintf("resources=%d/watches=%d/%s/%s", n, w, proto, mode), func(b *testing.B) {
+						benchEndpointChange(b, n, w, proto == "delta", mode == "full")
+					})
+				}
+			}
+		}
+	}
+}
+
+func benchEndpointChange(b *testing.B, n, watches int, delta, fullOnly bool) {
+	c := New(Options{})
+	c.fullOnly = fullOnly
+	names := make([]string, n)
+	set := make(map[string]proto.Message, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("outbound|8080||svc-%05d.DEFAULT-GROUP.public.nacos", i)
+		set[names[i]] = makeCLA(names[i], 8080)
+	}
+	mustSet(b, c, grp, edsType, set)
+	clients := make([]*stepClient, watches)
+	for i := range clients {
+		cl := newStepClient(b, c, edsType, delta)
+		cl.request(names, false)
+		if _, ok := cl.receive(); !ok {
+			b.Fatal("no initial response")
+		}
+		cl.request(nil, false)
+		clients[i] = cl
+	}
+	// Two versions per name, built beforehand: the op measures the cache.
+	alt := [2][]proto.Message{make([]proto.Message, n), make([]proto.Message, n)}
+	for i := range n {
+		alt[0][i] = makeCLA(names[i], 8080, 9090)
+		alt[1][i] = makeCLA(names[i], 8080)
+	}
+	for i := 0; b.Loop(); i++ {
+		k := i % n
+		if _, err := c.UpdateResources(grp, edsType, map[string]proto.Message{names[k]: alt[(i/n)%2][k]}, nil); err != nil {
+			b.Fatal(err)
+		}
+		for _, cl := range clients {
+			if !cl.take() {
+				b.Fatal("no response")
+			}
+			cl.request(nil, false)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*watches)/1000, "us/change/watch")
+}

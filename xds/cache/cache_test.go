@@ -488,6 +488,8 @@ func TestConcurrentWatchesAndWriters(t *testing.T) {
 				cancel, _ := c.CreateWatch(&discovery.DiscoveryRequest{TypeUrl: typ, ResourceNames: names, ResponseNonce: nonce}, sub, ch)
 				select {
 				case r := <-ch:
+					out, _ := r.GetDiscoveryResponse()
+					out.Nonce = "n" // sent, as the server does
 					cancel()
 					sub.SetReturnedResources(r.GetReturnedResources())
 					nonce = "n"
@@ -511,12 +513,14 @@ func TestConcurrentWatchesAndWriters(t *testing.T) {
 				cancel, _ := c.CreateDeltaWatch(&discovery.DeltaDiscoveryRequest{TypeUrl: typ, ResponseNonce: nonce}, sub, ch)
 				select {
 				case r := <-ch:
+					out, _ := r.GetDeltaDiscoveryResponse()
+					out.Nonce = "n" // sent, as the server does
 					cancel()
 					sub.SetReturnedResources(r.GetReturnedResources())
 					nonce = "n"
 				default:
 					cancel()
-					select { // a response sent just before cancel
+					select { // a response queued just before cancel: the server drains it
 					case r := <-ch:
 						sub.SetReturnedResources(r.GetReturnedResources())
 					default:

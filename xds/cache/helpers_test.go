@@ -159,8 +159,8 @@ func (s *sotwClient) expect() *discovery.DiscoveryResponse {
 			s.t.Fatal(err)
 		}
 		s.nonce++
-		out = proto.CloneOf(out) // the test keeps it; the server would only set the nonce
-		out.Nonce = strconv.Itoa(s.nonce)
+		out.Nonce = strconv.Itoa(s.nonce) // the server writes the nonce into the response it sends
+		out = proto.CloneOf(out)          // the test keeps it
 		s.sub.SetReturnedResources(r.GetReturnedResources())
 		s.last = out
 		return out
@@ -234,8 +234,8 @@ func (d *deltaClient) expect() *discovery.DeltaDiscoveryResponse {
 			d.t.Fatal(err)
 		}
 		d.nonce++
+		out.Nonce = strconv.Itoa(d.nonce) // as the server does
 		out = proto.CloneOf(out)
-		out.Nonce = strconv.Itoa(d.nonce)
 		d.sub.SetReturnedResources(r.GetReturnedResources())
 		d.last = out
 		return out

@@ -296,3 +296,122 @@ func (c *Cache) fetch(req *gcpcache.Request) (gcpcache.Response, error) {
 		returned: returned,
 	}, nil
 }
+
+// sortedNames returns a sorted copy of names (which may be a change log's).
+func sortedNames(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	return out
+}
+
+// deltaIncremental is deltaResponseFor for a client in sync with an earlier
+// snapshot, changed being every name changed since: only those can differ.
+func deltaIncremental(w *watch, s *snapshot, changed []string, inPlace bool) (*deltaResponse, *edit) {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	wildcard := w.sub.IsWildcard()
+
+	var send []*discovery.Resource
+	var removed []string
+	for _, n := range sortedNames(changed) {
+		if _, named := subscribed[n]; !wildcard && !named {
+			continue
+		}
+		if e, ok := s.entries[n]; ok && visible(e, subscribed) {
+			if v, ok := returned[n]; !ok || v != e.version {
+				send = append(send, e.res)
+			}
+			continue
+		}
+		if _, held := returned[n]; held {
+			removed = append(removed, n)
+		}
+	}
+	if len(send) == 0 && len(removed) == 0 {
+		return nil, nil
+	}
+	next, ed := nextMap(returned, inPlace)
+	for _, r := range send {
+		ed.set(next, r.Name, r.Version)
+	}
+	for _, n := range removed {
+		ed.del(next, n)
+	}
+	if send == nil {
+		send = []*discovery.Resource{}
+	}
+	return &deltaResponse{
+		req: w.dreq,
+		resp: &discovery.DeltaDiscoveryResponse{
+			SystemVersionInfo: s.version,
+			Resources:         send,
+			RemovedResources:  removed,
+			TypeUrl:           w.ts.typeURL,
+		},
+		returned: next,
+	}, ed
+}
+
+// sotwIncremental is sotwResponseFor for a client in sync with an earlier
+// snapshot, changed being every name changed since. inSync reports, when
+// there is nothing to send, whether the client is in sync with s: not when
+// a held resource was removed, which SotW cannot express for these types and
+// which must leave the returned map with the next response (as the full
+// evaluation does), so the change is replayed again then.
+func sotwIncremental(w *watch, s *snapshot, changed []string, inPlace bool) (r *sotwResponse, ed *edit, inSync bool) {
+	returned := w.sub.ReturnedResources()
+	subscribed := w.sub.SubscribedResources()
+	wildcard := w.sub.IsWildcard()
+
+	covers := func(n string) (*entry, bool) {
+		if _, named := subscribed[n]; !wildcard && !named {
+			return nil, false
+		}
+		e, ok := s.entries[n]
+		if ok && visible(e, subscribed) {
+			return e, true
+		}
+		return nil, true
+	}
+	if w.ts.fullState {
+		// Full-state responses carry everything: replay only decides whether
+		// one is due.
+		for _, n := range changed {
+			_, held := returned[n]
+			if _, cov := covers(n); cov || held {
+				return sotwResponseFor(w, s), nil, true
+			}
+		}
+		return nil, nil, true
+	}
+	var send []*entry
+	var gone []string
+	for _, n := range sortedNames(changed) {
+		e, cov := covers(n)
+		if !cov {
+			continue
+		}
+		if e == nil {
+			if _, held := returned[n]; held {
+				gone = append(gone, n)
+			}
+			continue
+		}
+		if v, ok := returned[n]; !ok || v != e.version {
+			send = append(send, e)
+		}
+	}
+	if len(send) == 0 {
+		return nil, nil, len(gone) == 0
+	}
+	next, ed := nextMap(returned, inPlace)
+	for _, n := range gone {
+		ed.del(next, n)
+	}
+	res := make([]*anypb.Any, len(send))
+	for i, e := range send {
+		res[i] = e.any
+		ed.set(next, e.name, e.version)
+	}
+	return newSotwResponse(w, s, res, next), ed, true
+}

@@ -55,6 +55,13 @@ type snapshot struct {
 	names     []string // sorted keys of entries
 	namedOnly int      // number of namedOnly entries
 
+	// seq numbers the snapshots of a typeSet (emptySnapshot is 0); log holds
+	// the names changed by the last installs up to this one (see
+	// incremental.go), logNames their total.
+	seq      uint64
+	log      []change
+	logNames int
+
 	wcOnce sync.Once
 	wc     wildcardView
 }
@@ -310,6 +317,7 @@ func (c *Cache) encode(typeURL, name string, msg proto.Message) (*entry, error) 
 // ts.writeMu must be held.
 func (c *Cache) install(ts *typeSet, s *snapshot, changed []string) {
 	ts.mu.Lock()
+	s.withLog(ts.snap, changed)
 	ts.snap = s
 	cands := make([]*watch, 0, len(ts.watches))
 	for _, w := range ts.watches {
@@ -324,6 +332,7 @@ func (c *Cache) install(ts *typeSet, s *snapshot, changed []string) {
 	if len(cands) == 0 {
 		return
 	}
+	ts.sweepProvenance(s, cands)
 	changedSet := make(map[string]struct{}, len(changed))
 	for _, n := range changed {
 		changedSet[n] = struct{}{}

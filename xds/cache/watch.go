@@ -26,6 +26,14 @@ type watch struct {
 	first bool // the request carries no response nonce
 	node  string
 
+	// base is the seq of a snapshot the client was found in sync with by
+	// an evaluation of this watch (hasBase); see incremental.go.
+	base    uint64
+	hasBase bool
+	// edit is the in-place edit of the returned map made by this watch's
+	// response, reverted on cancel if the response was not sent.
+	edit *edit
+
 	// SotW (req, ch) or delta (dreq, dch).
 	req  *gcpcache.Request
 	ch   chan gcpcache.Response
@@ -61,6 +69,10 @@ func (c *Cache) CreateDeltaWatch(req *gcpcache.DeltaRequest, sub gcpcache.Subscr
 		node:  req.GetNode().GetId(),
 		dreq:  req,
 		dch:   ch,
+	}
+	if deltaChangesSubscription(req) {
+		// The server has just edited the returned map in place.
+		c.forgetReturned(c.GroupOf(req.GetNode()), req.GetTypeUrl(), sub.ReturnedResources())
 	}
 	return c.openWatch(c.GroupOf(req.GetNode()), req.GetTypeUrl(), w), nil
 }
@@ -116,6 +128,13 @@ func (w *watch) cancel(c *Cache) func() {
 		w.mu.Lock()
 		wasParked := w.state == parked
 		w.state = finished
+		if e := w.edit; e != nil {
+			w.edit = nil
+			if e.sent() == "" {
+				e.revert()
+				w.ts.forget(e.m)
+			}
+		}
 		w.mu.Unlock()
 		if wasParked {
 			c.removeWatch(w)
@@ -175,6 +194,9 @@ func (c *Cache) notify(ts *typeSet, s *snapshot, cands []*watch, changed map[str
 		if !w.sub.IsWildcard() && !intersects(w.sub.SubscribedResources(), changed) {
 			// Nothing the watch looks at changed: what it saw when parked
 			// (nothing to send) still holds.
+			if w.hasBase && w.base+1 == s.seq {
+				w.base = s.seq
+			}
 			return false
 		}
 		return c.respond(w, s)
@@ -227,13 +249,36 @@ func intersects(sub, changed map[string]struct{}) bool {
 // false, leaving the watch parked, when there is nothing to send. w.mu must be
 // held and w must be parked.
 func (c *Cache) respond(w *watch, s *snapshot) bool {
+	var changed []string
+	incremental := false
+	if base, ok := w.baseFor(); ok && !w.first && !c.fullOnly {
+		changed, incremental = s.changesSince(base)
+		incremental = incremental && incrementalWorth(s, changed)
+	}
+	if incremental {
+		c.incrementals.Add(1)
+	}
+	returned := w.sub.ReturnedResources()
+	inPlace := incremental && w.ts.owns(returned)
+	// inSync: with nothing to send, the client is in sync with s.
+	inSync := true
 	if w.delta() {
-		r := deltaResponseFor(w, s)
+		var r *deltaResponse
+		if incremental {
+			r, w.edit = deltaIncremental(w, s, changed, inPlace)
+		} else {
+			r = deltaResponseFor(w, s)
+		}
 		if r == nil {
+			c.parkedAt(w, s, incremental, inSync)
 			return false
 		}
+		w.ts.recordSync(w, returned, r.returned, s, true)
+		if w.edit != nil {
+			w.edit.sent = r.resp.GetNonce
+		}
 		if ce := c.log.Check(zap.DebugLevel, "watch responded"); ce != nil {
-			ce.Write(append(w.fields(s),
+			ce.Write(append(w.fields(s), zap.Bool("incremental", incremental), zap.Bool("in-place", w.edit != nil),
 				zap.Int("resources", len(r.resp.Resources)), zap.Int("removed", len(r.resp.RemovedResources)))...)
 		}
 		select {
@@ -252,12 +297,23 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 		}
 		return true
 	}
-	r := sotwResponseFor(w, s)
+	var r *sotwResponse
+	if incremental {
+		r, w.edit, inSync = sotwIncremental(w, s, changed, inPlace)
+	} else {
+		r = sotwResponseFor(w, s)
+	}
 	if r == nil {
+		c.parkedAt(w, s, incremental, inSync)
 		return false
 	}
+	w.ts.recordSync(w, returned, r.returned, s, true)
+	if w.edit != nil {
+		w.edit.sent = r.resp.GetNonce
+	}
 	if ce := c.log.Check(zap.DebugLevel, "watch responded"); ce != nil {
-		ce.Write(append(w.fields(s), zap.Int("resources", len(r.resp.Resources)))...)
+		ce.Write(append(w.fields(s), zap.Bool("incremental", incremental), zap.Bool("in-place", w.edit != nil),
+			zap.Int("resources", len(r.resp.Resources)))...)
 	}
 	select {
 	case w.ch <- r:
@@ -274,6 +330,31 @@ func (c *Cache) respond(w *watch, s *snapshot) bool {
 		})
 	}
 	return true
+}
+
+// parkedAt notes that an evaluation against s found nothing to send: when
+// the client is in sync with s, later evaluations replay the changes after
+// s, and a full evaluation's finding is recorded for the watches that follow
+// on the same returned map.
+func (c *Cache) parkedAt(w *watch, s *snapshot, incremental, inSync bool) {
+	if !inSync {
+		return // keep the older base: its changes are replayed again
+	}
+	w.base, w.hasBase = s.seq, true
+	if !incremental && !w.first {
+		w.ts.recordSync(w, nil, w.sub.ReturnedResources(), s, false)
+	}
+}
+
+// forgetReturned drops what is known about a returned map whose subscription
+// the server has edited.
+func (c *Cache) forgetReturned(group, typeURL string, m map[string]string) {
+	c.mu.RLock()
+	ts := c.groups[group][typeURL]
+	c.mu.RUnlock()
+	if ts != nil {
+		ts.forget(m)
+	}
 }
 
 // retry delivers a response whose channel was full. The server's channels
