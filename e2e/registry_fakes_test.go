@@ -18,7 +18,6 @@ import (
 	"github.com/hudl/fargo"
 	"github.com/nacos-group/nacos-sdk-go/v2/model"
 
-	"github.com/hxds/hxds/discovery"
 	"github.com/hxds/hxds/discovery/eureka"
 	"github.com/hxds/hxds/discovery/eureka/eurekatest"
 	"github.com/hxds/hxds/discovery/nacos"
@@ -47,25 +46,6 @@ type fakeRegistry struct {
 	stop func()
 }
 
-const fakeRegistryIngress = `apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: shop
-  namespace: demo
-  annotations:
-    higress.io/destination: %s
-spec:
-  ingressClassName: higress
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
-`
-
 // runFakeRegistry drives one registry end to end: its service becomes the
 // cluster an Ingress destination routes to, its instances reach an ADS
 // client over EDS as they register, change weight and deregister (without
@@ -75,14 +55,7 @@ func runFakeRegistry(t *testing.T, r fakeRegistry) {
 	start := time.Now()
 	r.set(fakeInstance{"10.3.0.1", 1})
 	dir := copyQuickstart(t)
-	writeFile(t, dir, "50-registry.yaml", fmt.Sprintf(`apiVersion: networking.higress.io/v1
-kind: McpBridge
-metadata: {name: default, namespace: higress-system}
-spec:
-  registries:
-  - %s
----
-`, r.entry)+fmt.Sprintf(fakeRegistryIngress, r.host))
+	writeFile(t, dir, "50-registry.yaml", registryBridge(r.entry, r.host))
 	h := startHxds(t, dir)
 	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup, Delta: true})
 	cluster := fmt.Sprintf("outbound|%d||%s", r.port, r.host)
@@ -105,24 +78,13 @@ spec:
 	s = cl.wait("the first instance to go", func(s adsclient.Snapshot) bool {
 		return slices.Equal(endpointAddrs(s, cluster), []string{b})
 	})
-	for _, typ := range []string{lds, rds, cds} {
-		if s.Version(typ) != before.Version(typ) {
-			t.Errorf("%s changed for instance changes", short(typ))
-		}
-	}
+	expectOnlyEDS(t, before, s)
 
 	// The server goes away: reported, and the last instance is still served.
 	r.stop()
-	var ws []discovery.WatcherStatus
-	waitUntil(t, "the registry to be reported unhealthy and held", func() (bool, string) {
-		h.getJSON(t, "/registry/watcherStatus", &ws)
-		return len(ws) == 1 && !ws[0].Healthy && ws[0].Ready && ws[0].Held[r.host] != "", describeStatuses(ws)
-	})
-	if w := ws[0]; w.Name != r.name || w.Type != r.typ || w.LastError == "" {
-		t.Errorf("watcherStatus: %s", describeStatuses(ws))
-	}
-	if got := endpointAddrs(cl.synced(h), cluster); !slices.Equal(got, []string{b}) {
-		t.Errorf("endpoints while the registry is down: %v", got)
+	w := expectHeldOutage(t, h, cl, r.host, cluster, []string{b})
+	if w.Name != r.name || w.Type != r.typ || w.LastError == "" {
+		t.Errorf("watcherStatus: %+v", w)
 	}
 	if v := h.metric(t, fmt.Sprintf(`hxds_registry_healthy{registry=%q,type=%q}`, r.name, r.typ)); v != 0 {
 		t.Errorf("hxds_registry_healthy = %v while the registry is down", v)

@@ -49,37 +49,16 @@ func (s *scripted) factory(cfg discovery.Config, pub discovery.Publisher, _ *zap
 	return &scriptedWatcher{name: cfg.Registry.Name, s: s, pub: pub}, nil
 }
 
-const registryConfig = `apiVersion: networking.higress.io/v1
-kind: McpBridge
-metadata: {name: default, namespace: higress-system}
-spec:
-  registries:
-  - {type: scripted, name: shop, domain: 127.0.0.1, port: 1}
----
+// registryConfig: the scripted registry in the McpBridge that is used,
+// another one in an McpBridge that must be ignored, and an Ingress routing
+// to a registry host.
+var registryConfig = registryBridge("{type: scripted, name: shop, domain: 127.0.0.1, port: 1}", "web.DEFAULT-GROUP.public.nacos") + `---
 apiVersion: networking.higress.io/v1
 kind: McpBridge
 metadata: {name: elsewhere, namespace: demo}
 spec:
   registries:
   - {type: scripted, name: ignored, domain: 127.0.0.1, port: 1}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: shop
-  namespace: demo
-  annotations:
-    higress.io/destination: web.DEFAULT-GROUP.public.nacos
-spec:
-  ingressClassName: higress
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
 `
 
 const shopCluster = "outbound|8080||web.DEFAULT-GROUP.public.nacos"
@@ -118,7 +97,7 @@ func TestRegistryEndpointsTakeTheEndpointPath(t *testing.T) {
 		})
 
 		pub.Replace([]discovery.Service{webService(1)})
-		s := cl.wait("the registry cluster and its endpoint", func(s adsclient.Snapshot) bool {
+		cl.wait("the registry cluster and its endpoint", func(s adsclient.Snapshot) bool {
 			// Clusters come before the routes that use them.
 			return routeCluster(s.Route(httpRoutes), "shop.example.com", "/") == shopCluster &&
 				slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080"})
@@ -129,7 +108,7 @@ func TestRegistryEndpointsTakeTheEndpointPath(t *testing.T) {
 
 		// A new instance and a weight change: EDS only.
 		pub.Update(webService(1, 5))
-		s = cl.wait("the second instance", func(s adsclient.Snapshot) bool {
+		s := cl.wait("the second instance", func(s adsclient.Snapshot) bool {
 			return slices.Equal(endpointAddrs(s, shopCluster), []string{"10.1.0.1:8080", "10.1.0.2:8080"})
 		})
 		if w := s.Endpoints(shopCluster).GetEndpoints()[0].GetLbEndpoints()[1].GetLoadBalancingWeight().GetValue(); w != 5 {
@@ -272,31 +251,9 @@ func weightedClusters(rc *routev3.RouteConfiguration, domain string) []string {
 func TestConsulRegistryEndToEnd(t *testing.T) {
 	agent := consultest.Start(t, consultest.Options{})
 	dir := copyQuickstart(t)
-	writeFile(t, dir, "50-registry.yaml", fmt.Sprintf(`apiVersion: networking.higress.io/v1
-kind: McpBridge
-metadata: {name: default, namespace: higress-system}
-spec:
-  registries:
-  - {type: consul, name: consul, domain: 127.0.0.1, port: %d, consulDatacenter: dc1, consulRefreshInterval: 1000000000}
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: shop
-  namespace: demo
-  annotations:
-    higress.io/destination: shop.dc1.consul
-spec:
-  ingressClassName: higress
-  rules:
-  - host: shop.example.com
-    http:
-      paths:
-      - path: /
-        pathType: Prefix
-        backend:
-          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
-`, agent.HTTPPort()))
+	writeFile(t, dir, "50-registry.yaml", registryBridge(fmt.Sprintf(
+		"{type: consul, name: consul, domain: 127.0.0.1, port: %d, consulDatacenter: dc1, consulRefreshInterval: 1000000000}",
+		agent.HTTPPort()), "shop.dc1.consul"))
 	h := startHxds(t, dir)
 	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup, Delta: true})
 	const cluster = "outbound|9000||shop.dc1.consul"
@@ -330,24 +287,71 @@ spec:
 	s = cl.wait("shop-1 to go", func(s adsclient.Snapshot) bool {
 		return slices.Equal(endpointAddrs(s, cluster), []string{"10.2.0.2:9000"})
 	})
-	for _, typ := range []string{lds, rds, cds} {
-		if s.Version(typ) != before.Version(typ) {
-			t.Errorf("%s changed for instance changes", short(typ))
-		}
-	}
+	expectOnlyEDS(t, before, s)
 
-	// The agent goes away: reported, and the last instance is still served.
+	// The agent goes away: reported, and the last instance is still served
+	// (Consul's own service, consul.dc1.consul, is held too).
 	agent.Stop()
-	var ws []discovery.WatcherStatus
-	waitUntil(t, "the registry to be reported unhealthy and held", func() (bool, string) {
-		h.getJSON(t, "/registry/watcherStatus", &ws)
-		// Consul's own service (consul.dc1.consul) is held too.
-		return len(ws) == 1 && !ws[0].Healthy && ws[0].Ready && ws[0].Held["shop.dc1.consul"] != "", describeStatuses(ws)
-	})
-	if got := endpointAddrs(cl.synced(h), cluster); !slices.Equal(got, []string{"10.2.0.2:9000"}) {
-		t.Errorf("endpoints while consul is down: %v", got)
-	}
+	expectHeldOutage(t, h, cl, "shop.dc1.consul", cluster, []string{"10.2.0.2:9000"})
 	if v := h.metric(t, `hxds_registry_healthy{registry="consul",type="consul"}`); v != 0 {
 		t.Errorf("hxds_registry_healthy = %v while consul is down", v)
 	}
+}
+
+// expectOnlyEDS fails when LDS, RDS or CDS changed between before and now:
+// registry instance changes must take the endpoint path alone.
+func expectOnlyEDS(t testing.TB, before, now adsclient.Snapshot) {
+	t.Helper()
+	for _, typ := range []string{lds, rds, cds} {
+		if now.Version(typ) != before.Version(typ) {
+			t.Errorf("%s changed for instance changes", short(typ))
+		}
+	}
+}
+
+// expectHeldOutage waits until /registry/watcherStatus reports the only
+// registry unhealthy but ready with host held, then checks that cluster
+// still serves want. It returns the watcher status.
+func expectHeldOutage(t testing.TB, h *hxds, cl *client, host, cluster string, want []string) discovery.WatcherStatus {
+	t.Helper()
+	var ws []discovery.WatcherStatus
+	waitUntil(t, "the registry to be reported unhealthy and held", func() (bool, string) {
+		h.getJSON(t, "/registry/watcherStatus", &ws)
+		return len(ws) == 1 && !ws[0].Healthy && ws[0].Ready && ws[0].Held[host] != "", describeStatuses(ws)
+	})
+	if got := endpointAddrs(cl.synced(h), cluster); !slices.Equal(got, want) {
+		t.Errorf("endpoints while the registry is down: %v, want %v", got, want)
+	}
+	return ws[0]
+}
+
+// registryBridge is a config file with the McpBridge "default" holding one
+// registry entry (a YAML flow mapping) and an Ingress shop.example.com
+// whose destination is the registry host (quoted: Dubbo hosts hold colons).
+func registryBridge(entry, host string) string {
+	return fmt.Sprintf(`apiVersion: networking.higress.io/v1
+kind: McpBridge
+metadata: {name: default, namespace: higress-system}
+spec:
+  registries:
+  - %s
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+  namespace: demo
+  annotations:
+    higress.io/destination: %q
+spec:
+  ingressClassName: higress
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          resource: {apiGroup: networking.higress.io, kind: McpBridge, name: default}
+`, entry, host)
 }

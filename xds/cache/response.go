@@ -248,6 +248,12 @@ func deltaResponseFor(w *watch, s *snapshot) *deltaResponse {
 	for _, n := range removed {
 		delete(next, n)
 	}
+	return newDeltaResponse(w, s, send, removed, next)
+}
+
+// newDeltaResponse is the delta response carrying send and removed, after
+// which the client holds next.
+func newDeltaResponse(w *watch, s *snapshot, send []*discovery.Resource, removed []string, next map[string]string) *deltaResponse {
 	if send == nil {
 		send = []*discovery.Resource{}
 	}
@@ -337,19 +343,7 @@ func deltaIncremental(w *watch, s *snapshot, changed []string, inPlace bool) (*d
 	for _, n := range removed {
 		ed.del(next, n)
 	}
-	if send == nil {
-		send = []*discovery.Resource{}
-	}
-	return &deltaResponse{
-		req: w.dreq,
-		resp: &discovery.DeltaDiscoveryResponse{
-			SystemVersionInfo: s.version,
-			Resources:         send,
-			RemovedResources:  removed,
-			TypeUrl:           w.ts.typeURL,
-		},
-		returned: next,
-	}, ed
+	return newDeltaResponse(w, s, send, removed, next), ed
 }
 
 // sotwIncremental is sotwResponseFor for a client in sync with an earlier
