@@ -196,16 +196,21 @@ func (t *translator) attach(src *routeSource, ref gwv1.ParentReference, nn input
 		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
 	}
 	var allowed []*listener
+	kindAllowed := false
 	for _, l := range candidates {
 		kindOK := l.allowHTTPRoute
 		if src.grpc() {
 			kindOK = l.allowGRPCRoute
 		}
+		kindAllowed = kindAllowed || kindOK
 		if kindOK && t.namespaceAllowed(l, src.meta.Namespace) {
 			allowed = append(allowed, l)
 		}
 	}
 	if len(allowed) == 0 {
+		if !kindAllowed {
+			return nil, string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("no listener allows the kind %s", src.kind)
+		}
 		return nil, string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("no listener allows %ss from namespace %s", src.kind, src.meta.Namespace)
 	}
 	var out []attachment
