@@ -114,6 +114,9 @@ func Check(byType map[string]map[string]proto.Message) error {
 	return errors.Join(errs...)
 }
 
+// wasmConfigurationTypeURL is the type of a Wasm plugin's configuration.
+const wasmConfigurationTypeURL = "type.googleapis.com/google.protobuf.StringValue"
+
 func shortType(typeURL string) string {
 	return typeURL[strings.LastIndex(typeURL, ".")+1:]
 }
@@ -128,6 +131,9 @@ func validateDeep(m proto.Message) error {
 	}
 	var errs []error
 	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
+		if a.TypeUrl == wasmConfigurationTypeURL {
+			return // a Wasm plugin's configuration: opaque to Envoy
+		}
 		if !strings.HasPrefix(a.TypeUrl, "type.googleapis.com/envoy.") {
 			errs = append(errs, fmt.Errorf("typed config %q is not a stock Envoy type", a.TypeUrl))
 			return

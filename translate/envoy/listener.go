@@ -35,9 +35,11 @@ func rdsSource() *corev3.ConfigSource {
 	return s
 }
 
+// mustAny packs m deterministically (map entries sorted): the cache
+// versions resources by their bytes, so equal configs must encode equally.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		// Only reachable with a nil or unregistered message: a programming error.
 		panic(fmt.Sprintf("marshal %T: %v", m, err))
 	}
