@@ -11,6 +11,7 @@ import (
 	"github.com/hxds/hxds/translate/input"
 	"github.com/hxds/hxds/translate/ir"
 	"github.com/hxds/hxds/translate/registry"
+	"github.com/hxds/hxds/translate/wasm"
 )
 
 // ListenAddress is where gateway listeners bind.
@@ -42,6 +43,8 @@ func Translate(snap *input.Snapshot, opts input.Options) *Result {
 	// Gateway API after Ingress, into the same builder: both share the
 	// group's per-port listeners (higress-semantics §8.6).
 	gwStatus := gatewayapi.Translate(snap, opts, b, d)
+	// Wasm plugins apply to every HTTP filter chain of the group.
+	wasm.Translate(snap, opts, b, d)
 	gw := b.Build()
 	return &Result{
 		Gateways:    map[string]*ir.Gateway{opts.Group: gw},

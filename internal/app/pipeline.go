@@ -19,11 +19,12 @@ import (
 	"github.com/hxds/hxds/xds/eds"
 )
 
-// pushOrder is make-before-break: clusters and their endpoints, then secrets,
-// before the listeners and routes that use them.
+// pushOrder is make-before-break: clusters and their endpoints, then secrets
+// and extension configs (ECDS), before the listeners and routes that use them.
 var pushOrder = []string{
 	resourcev3.ClusterType,
 	resourcev3.SecretType,
+	resourcev3.ExtensionConfigType,
 	resourcev3.ListenerType,
 	resourcev3.RouteType,
 }

@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -24,7 +26,7 @@ import (
 // Check verifies that a set of resources (type URL → name → resource) is one a
 // stock Envoy accepts as a whole: every resource and every typed config inside
 // it passes ValidateAll(); every Any names a registered stock Envoy type; every
-// RDS, SDS and EDS name resolves; every route's clusters exist; virtual-host
+// RDS, SDS, EDS and ECDS name resolves; every route's clusters exist; virtual-host
 // domains and filter-chain matches are unique; the router is the last HTTP
 // filter. Endpoints are checked only when the set includes the endpoint type.
 // All problems are reported, joined.
@@ -44,6 +46,9 @@ func Check(byType map[string]map[string]proto.Message) error {
 	secrets := byType[resourcev3.SecretType]
 	clusters := byType[resourcev3.ClusterType]
 	endpoints, checkEDS := byType[resourcev3.EndpointType]
+	// ECDS references are checked when the set includes the type.
+	ecds, checkECDS := byType[resourcev3.ExtensionConfigType]
+	refs := hcmRefs{routes: routes, ecds: ecds, checkECDS: checkECDS}
 
 	for _, name := range sortedKeys(byType[resourcev3.ListenerType]) {
 		l, ok := byType[resourcev3.ListenerType][name].(*listenerv3.Listener)
@@ -54,7 +59,10 @@ func Check(byType map[string]map[string]proto.Message) error {
 		if l.Name != name {
 			fail("listener %q: indexed under a different name %q", l.Name, name)
 		}
-		checkListener(l, routes, secrets, clusters, fail)
+		checkListener(l, refs, secrets, clusters, fail)
+	}
+	for _, name := range sortedKeys(ecds) {
+		checkExtensionConfig(name, ecds[name], clusters, fail)
 	}
 	for _, name := range sortedKeys(routes) {
 		rc, ok := routes[name].(*routev3.RouteConfiguration)
@@ -106,6 +114,9 @@ func Check(byType map[string]map[string]proto.Message) error {
 	return errors.Join(errs...)
 }
 
+// wasmConfigurationTypeURL is the type of a Wasm plugin's configuration.
+const wasmConfigurationTypeURL = "type.googleapis.com/google.protobuf.StringValue"
+
 func shortType(typeURL string) string {
 	return typeURL[strings.LastIndex(typeURL, ".")+1:]
 }
@@ -120,6 +131,9 @@ func validateDeep(m proto.Message) error {
 	}
 	var errs []error
 	walkAnys(m.ProtoReflect(), func(a *anypb.Any) {
+		if a.TypeUrl == wasmConfigurationTypeURL {
+			return // a Wasm plugin's configuration: opaque to Envoy
+		}
 		if !strings.HasPrefix(a.TypeUrl, "type.googleapis.com/envoy.") {
 			errs = append(errs, fmt.Errorf("typed config %q is not a stock Envoy type", a.TypeUrl))
 			return
@@ -165,14 +179,20 @@ func walkAnys(m protoreflect.Message, fn func(*anypb.Any)) {
 	})
 }
 
-func checkListener(l *listenerv3.Listener, routes, secrets, clusters map[string]proto.Message, fail func(string, ...any)) {
+// hcmRefs are what an HCM's dynamic references resolve against.
+type hcmRefs struct {
+	routes, ecds map[string]proto.Message
+	checkECDS    bool
+}
+
+func checkListener(l *listenerv3.Listener, refs hcmRefs, secrets, clusters map[string]proto.Message, fail func(string, ...any)) {
 	if l.ApiListener != nil {
 		hcm := &hcmv3.HttpConnectionManager{}
 		if err := l.ApiListener.GetApiListener().UnmarshalTo(hcm); err != nil {
 			fail("listener %q: api_listener is not an HttpConnectionManager: %v", l.Name, err)
 			return
 		}
-		checkHCM(l.Name, hcm, routes, fail)
+		checkHCM(l.Name, hcm, refs, fail)
 		return
 	}
 	matches := map[string]string{}
@@ -214,14 +234,14 @@ func checkListener(l *listenerv3.Listener, routes, secrets, clusters map[string]
 				fail("listener %q chain %d: bad HCM: %v", l.Name, i, err)
 				continue
 			}
-			checkHCM(l.Name, hcm, routes, fail)
+			checkHCM(l.Name, hcm, refs, fail)
 		}
 	}
 }
 
-func checkHCM(listener string, hcm *hcmv3.HttpConnectionManager, routes map[string]proto.Message, fail func(string, ...any)) {
+func checkHCM(listener string, hcm *hcmv3.HttpConnectionManager, refs hcmRefs, fail func(string, ...any)) {
 	if rds := hcm.GetRds(); rds != nil {
-		if _, ok := routes[rds.RouteConfigName]; !ok {
+		if _, ok := refs.routes[rds.RouteConfigName]; !ok {
 			fail("listener %q: RDS route config %q is not served", listener, rds.RouteConfigName)
 		}
 	}
@@ -229,9 +249,64 @@ func checkHCM(listener string, hcm *hcmv3.HttpConnectionManager, routes map[stri
 	if len(filters) == 0 || filters[len(filters)-1].Name != wellknown.Router {
 		fail("listener %q: the router must be the last HTTP filter", listener)
 	}
-	for i, f := range filters[:max(len(filters)-1, 0)] {
-		if f.Name == wellknown.Router {
+	names := map[string]bool{}
+	for i, f := range filters {
+		if f.Name == wellknown.Router && i != len(filters)-1 {
 			fail("listener %q: router at position %d is not last", listener, i)
+		}
+		if names[f.Name] {
+			fail("listener %q: duplicate HTTP filter %q", listener, f.Name)
+		}
+		names[f.Name] = true
+		if cd := f.GetConfigDiscovery(); cd != nil {
+			checkConfigDiscovery(listener, f.Name, cd, refs, fail)
+		}
+	}
+}
+
+// checkConfigDiscovery: an ECDS-configured filter names a served resource
+// whose type, like its default config's, is one the filter accepts.
+func checkConfigDiscovery(listener, name string, cd *corev3.ExtensionConfigSource, refs hcmRefs, fail func(string, ...any)) {
+	accepts := map[string]bool{}
+	for _, u := range cd.TypeUrls {
+		accepts[u] = true
+	}
+	if dc := cd.GetDefaultConfig(); dc != nil && !accepts[dc.TypeUrl] {
+		fail("listener %q: HTTP filter %q: default config type %q is not in its type_urls", listener, name, dc.TypeUrl)
+	}
+	if !refs.checkECDS {
+		return
+	}
+	m, ok := refs.ecds[name]
+	if !ok {
+		fail("listener %q: ECDS extension config %q is not served", listener, name)
+		return
+	}
+	if tec, ok := m.(*corev3.TypedExtensionConfig); ok && !accepts[tec.GetTypedConfig().GetTypeUrl()] {
+		fail("listener %q: HTTP filter %q: served type %q is not in its type_urls", listener, name, tec.GetTypedConfig().GetTypeUrl())
+	}
+}
+
+// checkExtensionConfig: an ECDS resource is a TypedExtensionConfig named
+// after its key; a Wasm module fetched remotely names a served cluster or
+// the placeholder a fetcher replaces.
+func checkExtensionConfig(name string, m proto.Message, clusters map[string]proto.Message, fail func(string, ...any)) {
+	tec, ok := m.(*corev3.TypedExtensionConfig)
+	if !ok || tec.Name != name {
+		fail("extension config %q: not a TypedExtensionConfig named after its key", name)
+		return
+	}
+	if tec.GetTypedConfig().GetTypeUrl() != WasmTypeURL {
+		return
+	}
+	w := &wasmfilterv3.Wasm{}
+	if err := tec.GetTypedConfig().UnmarshalTo(w); err != nil {
+		fail("extension config %q: bad Wasm config: %v", name, err)
+		return
+	}
+	if c := w.GetConfig().GetVmConfig().GetCode().GetRemote().GetHttpUri().GetCluster(); c != "" && c != RemoteCodeCluster {
+		if _, ok := clusters[c]; !ok {
+			fail("extension config %q: remote code cluster %q is not served", name, c)
 		}
 	}
 }

@@ -35,16 +35,18 @@ func rdsSource() *corev3.ConfigSource {
 	return s
 }
 
+// mustAny packs m deterministically (map entries sorted): the cache
+// versions resources by their bytes, so equal configs must encode equally.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		// Only reachable with a nil or unregistered message: a programming error.
 		panic(fmt.Sprintf("marshal %T: %v", m, err))
 	}
 	return a
 }
 
-func buildListener(l *ir.Listener) *listenerv3.Listener {
+func buildListener(l *ir.Listener, plugins []*ir.WasmPlugin) *listenerv3.Listener {
 	out := &listenerv3.Listener{
 		Name: l.Name,
 		Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
@@ -58,7 +60,7 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 	switch l.Protocol {
 	case ir.ProtocolHTTP:
 		out.FilterChains = []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, l.Routes.Name)},
+			Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, l.Routes.Name, plugins)},
 		}}
 	case ir.ProtocolHTTPS, ir.ProtocolTLS:
 		out.ListenerFilters = []*listenerv3.ListenerFilter{{
@@ -66,7 +68,7 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})},
 		}}
 		for _, s := range l.Servers {
-			out.FilterChains = append(out.FilterChains, tlsFilterChain(s, statPrefix))
+			out.FilterChains = append(out.FilterChains, tlsFilterChain(s, statPrefix, plugins))
 		}
 		for _, p := range l.Passthrough {
 			out.FilterChains = append(out.FilterChains, passthroughFilterChain(p, statPrefix))
@@ -86,7 +88,7 @@ func buildListener(l *ir.Listener) *listenerv3.Listener {
 
 // tlsFilterChain matches the server's hosts by SNI. The "*" host matches no
 // SNI list, so it also serves clients that send no SNI at all.
-func tlsFilterChain(s *ir.TLSServer, statPrefix string) *listenerv3.FilterChain {
+func tlsFilterChain(s *ir.TLSServer, statPrefix string, plugins []*ir.WasmPlugin) *listenerv3.FilterChain {
 	var serverNames []string
 	for _, h := range s.Hosts {
 		if h != "*" {
@@ -131,7 +133,7 @@ func tlsFilterChain(s *ir.TLSServer, statPrefix string) *listenerv3.FilterChain 
 	}
 	fc := &listenerv3.FilterChain{
 		Name:    s.Routes.Name,
-		Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, s.Routes.Name)},
+		Filters: []*listenerv3.Filter{httpConnectionManager(statPrefix, s.Routes.Name, plugins)},
 		TransportSocket: &corev3.TransportSocket{
 			Name:       wellknown.TransportSocketTLS,
 			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)},
@@ -146,14 +148,14 @@ func tlsFilterChain(s *ir.TLSServer, statPrefix string) *listenerv3.FilterChain 
 // httpConnectionManager is the gateway HCM: routes over RDS, the client
 // address taken from the connection (a gateway is the edge), websocket
 // upgrades allowed, normalized paths, router last.
-func httpConnectionManager(statPrefix, routeConfig string) *listenerv3.Filter {
+func httpConnectionManager(statPrefix, routeConfig string, plugins []*ir.WasmPlugin) *listenerv3.Filter {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: statPrefix,
 		CodecType:  hcmv3.HttpConnectionManager_AUTO,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource: rdsSource(), RouteConfigName: routeConfig,
 		}},
-		HttpFilters:                  gatewayHTTPFilters(),
+		HttpFilters:                  gatewayHTTPFilters(plugins),
 		UseRemoteAddress:             wrapperspb.Bool(true),
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 false,

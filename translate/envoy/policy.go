@@ -29,25 +29,34 @@ const (
 	filterLocalRateLimit = "envoy.filters.http.local_ratelimit"
 )
 
-// gatewayHTTPFilters is the fixed HTTP filter chain of every gateway HCM.
+// gatewayHTTPFilters is the fixed HTTP filter chain of every gateway HCM,
+// with the group's Wasm plugins in their phases.
 // Per-route policies (CORS, IP allow-lists, local rate limits) configure
 // these filters through typed_per_filter_config; the filters themselves are
 // always present and inert without a route config, so adding or removing an
 // annotation changes only RDS and never re-pushes (and drains) a listener.
 // Order follows Higress: CORS answers preflights first, then access control,
-// then rate limiting, then the router.
-func gatewayHTTPFilters() []*hcmv3.HttpFilter {
-	return []*hcmv3.HttpFilter{
+// then rate limiting, then the router. Wasm plugins (higress-semantics §7.4):
+// AUTHN after CORS, AUTHZ before access control and rate limiting, STATS
+// and unspecified after them; all before the session filter and the router.
+func gatewayHTTPFilters(plugins []*ir.WasmPlugin) []*hcmv3.HttpFilter {
+	out := []*hcmv3.HttpFilter{
 		// First, as Higress's default EnvoyFilter puts it: it must see the
 		// upstream response before any other filter rewrites it.
 		{Name: filterCustomResponse, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: customResponseConfig}},
 		{Name: filterCors, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: corsConfig}},
-		{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rbacConfig}},
-		{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: localRateLimitConfig}},
+	}
+	out = append(out, wasmFilters(plugins, ir.WasmPhaseAuthn, ir.WasmPhaseAuthz)...)
+	out = append(out,
+		&hcmv3.HttpFilter{Name: filterRBAC, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: rbacConfig}},
+		&hcmv3.HttpFilter{Name: filterLocalRateLimit, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: localRateLimitConfig}},
+	)
+	out = append(out, wasmFilters(plugins, ir.WasmPhaseStats, ir.WasmPhaseUnspecified)...)
+	return append(out,
 		// Last before the router: it only steers the upstream host choice.
 		statefulSessionFilter(),
 		routerFilter(),
-	}
+	)
 }
 
 // The gateway filters' own configs never change: encode them once.

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
@@ -25,6 +26,8 @@ type Resources struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Secrets   []*tlsv3.Secret
+	// ExtensionConfigs are the ECDS resources (Wasm plugins).
+	ExtensionConfigs []*corev3.TypedExtensionConfig
 	// EndpointTargets lists every EDS cluster and the Service port it selects.
 	EndpointTargets []EndpointTarget
 }
@@ -45,7 +48,7 @@ type EndpointTarget struct {
 func Build(gw *ir.Gateway) *Resources {
 	r := &Resources{}
 	for _, l := range gw.Listeners {
-		r.Listeners = append(r.Listeners, buildListener(l))
+		r.Listeners = append(r.Listeners, buildListener(l, gw.WasmPlugins))
 		switch l.Protocol {
 		case ir.ProtocolHTTP:
 			r.Routes = append(r.Routes, buildRouteConfig(l.Routes, servedOn{port: l.Port}, gw.Backends))
@@ -77,6 +80,10 @@ func Build(gw *ir.Gateway) *Resources {
 	for _, name := range sortedKeys(gw.Secrets) {
 		r.Secrets = append(r.Secrets, buildSecret(gw.Secrets[name]))
 	}
+	for _, p := range gw.WasmPlugins {
+		r.ExtensionConfigs = append(r.ExtensionConfigs, buildExtensionConfig(p))
+	}
+	sort.Slice(r.ExtensionConfigs, func(i, j int) bool { return r.ExtensionConfigs[i].Name < r.ExtensionConfigs[j].Name })
 	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].Name < r.Listeners[j].Name })
 	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].Name < r.Routes[j].Name })
 	return r
@@ -89,6 +96,8 @@ func (r *Resources) ByType() map[string]map[string]proto.Message {
 		resourcev3.RouteType:    {},
 		resourcev3.ClusterType:  {},
 		resourcev3.SecretType:   {},
+
+		resourcev3.ExtensionConfigType: {},
 	}
 	for _, l := range r.Listeners {
 		out[resourcev3.ListenerType][l.Name] = l
@@ -101,6 +110,9 @@ func (r *Resources) ByType() map[string]map[string]proto.Message {
 	}
 	for _, s := range r.Secrets {
 		out[resourcev3.SecretType][s.Name] = s
+	}
+	for _, e := range r.ExtensionConfigs {
+		out[resourcev3.ExtensionConfigType][e.Name] = e
 	}
 	return out
 }

@@ -44,6 +44,8 @@ const (
 	KindBackendTLSPolicy Kind = "BackendTLSPolicy"
 	// KindMcpBridge configures the service registries (Higress CRD).
 	KindMcpBridge Kind = "McpBridge"
+	// KindWasmPlugin is a Higress Wasm plugin (extensions.higress.io).
+	KindWasmPlugin Kind = "WasmPlugin"
 )
 
 // GatewayAPIGroup is the API group of the Gateway API kinds.
@@ -76,7 +78,8 @@ var GroupVersionKinds = map[schema.GroupVersionKind]Kind{
 	{Group: GatewayAPIGroup, Version: "v1beta1", Kind: "ReferenceGrant"}: KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "ReferenceGrant"}:      KindReferenceGrant,
 	{Group: GatewayAPIGroup, Version: "v1", Kind: "BackendTLSPolicy"}:    KindBackendTLSPolicy,
-	api.McpBridgeGVK: KindMcpBridge,
+	api.McpBridgeGVK:  KindMcpBridge,
+	api.WasmPluginGVK: KindWasmPlugin,
 }
 
 // Key identifies one input object. Namespace is empty for cluster-scoped kinds.
@@ -152,6 +155,8 @@ type Snapshot struct {
 	// McpBridges configure the service registries; only "default" in the
 	// system namespace is used.
 	McpBridges map[NamespacedName]*api.McpBridge
+	// WasmPlugins; only those in the system namespace are served.
+	WasmPlugins map[NamespacedName]*api.WasmPlugin
 	// Registry holds the hosts the registries discovered, by host: facts
 	// the discovery resolvers put in (translation does no I/O).
 	Registry map[string]*RegistryService
@@ -178,8 +183,9 @@ func NewSnapshot() *Snapshot {
 
 		BackendTLSPolicies: map[NamespacedName]*gwv1.BackendTLSPolicy{},
 
-		McpBridges: map[NamespacedName]*api.McpBridge{},
-		Registry:   map[string]*RegistryService{},
+		McpBridges:  map[NamespacedName]*api.McpBridge{},
+		WasmPlugins: map[NamespacedName]*api.WasmPlugin{},
+		Registry:    map[string]*RegistryService{},
 	}
 }
 
@@ -244,5 +250,7 @@ func (s *Snapshot) Add(key Key, obj any) {
 		s.BackendTLSPolicies[nn] = o
 	case *api.McpBridge:
 		s.McpBridges[nn] = o
+	case *api.WasmPlugin:
+		s.WasmPlugins[nn] = o
 	}
 }

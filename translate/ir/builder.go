@@ -24,6 +24,8 @@ type Builder struct {
 	passthrough map[uint32]map[string]*TCPProxy
 	// extra listeners (AddListener).
 	extra []*Listener
+	// wasm plugins (AddWasmPlugin).
+	wasm []*WasmPlugin
 }
 
 // NewBuilder starts an empty gateway for group; listeners bind address.
@@ -120,6 +122,8 @@ func (b *Builder) AddSecret(s *Secret) {
 // specific SNI chains are listed first.
 func (b *Builder) Build() *Gateway {
 	gw := &Gateway{Group: b.group, Backends: b.backends, Secrets: b.secrets}
+	gw.WasmPlugins = append([]*WasmPlugin(nil), b.wasm...)
+	SortWasmPlugins(gw.WasmPlugins)
 	for _, port := range sortedPorts(b.http) {
 		hosts := b.http[port]
 		rt := &RouteTable{Name: fmt.Sprintf("http.%d", port)}

@@ -20,6 +20,9 @@ type Gateway struct {
 	Backends map[string]*Backend `json:"backends,omitempty"`
 	// Secrets referenced by TLS servers, keyed by SDS name.
 	Secrets map[string]*Secret `json:"secrets,omitempty"`
+	// WasmPlugins run in every HTTP filter chain, in filter order (see
+	// SortWasmPlugins).
+	WasmPlugins []*WasmPlugin `json:"wasmPlugins,omitempty"`
 }
 
 // Protocol of a listener port.

@@ -13,12 +13,15 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	_ "github.com/hxds/hxds/internal/testutil"
 	"github.com/hxds/hxds/translate/diag"
@@ -141,5 +144,40 @@ func TestStatusAndConnections(t *testing.T) {
 	var conns []server.Connection
 	if err := json.Unmarshal([]byte(body), &conns); err != nil || len(conns) != 1 || conns[0].NodeID != "envoy-1" {
 		t.Fatalf("connections = %s (%v)", body, err)
+	}
+}
+
+// TestConfigDumpECDS: extension configs are dumped (ecds_filters) with the
+// Wasm image pull secret redacted.
+func TestConfigDumpECDS(t *testing.T) {
+	c := cache.New(cache.Options{DefaultGroup: "gw"})
+	w, err := anypb.New(&wasmfilterv3.Wasm{Config: &wasmv3.PluginConfig{Name: "ns.p", Vm: &wasmv3.PluginConfig_VmConfig{VmConfig: &wasmv3.VmConfig{
+		Runtime: "envoy.wasm.runtime.v8",
+		EnvironmentVariables: &wasmv3.EnvironmentVariables{KeyValues: map[string]string{
+			"ISTIO_META_WASM_IMAGE_PULL_SECRET": "DOCKER-AUTH", "MODE": "x",
+		}},
+	}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetResources("gw", resourcev3.ExtensionConfigType, map[string]proto.Message{
+		"ns.p": &corev3.TypedExtensionConfig{Name: "ns.p", TypedConfig: w},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cd, err := admin.ConfigDump(c, "gw", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := admin.MarshalConfigDump(cd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(b)
+	if !strings.Contains(body, `"ecds_filters"`) || !strings.Contains(body, `"ns.p"`) || !strings.Contains(body, `"MODE"`) {
+		t.Fatalf("ECDS resource not dumped:\n%s", body)
+	}
+	if strings.Contains(body, "DOCKER-AUTH") || !strings.Contains(body, "[redacted]") {
+		t.Fatalf("pull secret not redacted:\n%s", body)
 	}
 }

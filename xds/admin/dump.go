@@ -6,6 +6,7 @@ import (
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -74,6 +75,23 @@ func ConfigDump(src Source, group string, includeEDS bool) (*adminv3.ConfigDump,
 	}
 	configs = append(configs, secrets)
 
+	// Extension configs (ECDS: Wasm plugins), as Envoy dumps them, only
+	// when there are some. Pull secrets are redacted.
+	if entries := src.Entries(group, resourcev3.ExtensionConfigType); len(entries) > 0 {
+		ecds := &adminv3.EcdsConfigDump{}
+		ecdsVersion := src.Version(group, resourcev3.ExtensionConfigType)
+		for _, e := range entries {
+			redacted, err := redactExtensionConfig(e.Resource)
+			if err != nil {
+				return nil, fmt.Errorf("extension config %s: %w", e.Name, err)
+			}
+			ecds.EcdsFilters = append(ecds.EcdsFilters, &adminv3.EcdsConfigDump_EcdsFilterConfig{
+				VersionInfo: ecdsVersion, EcdsFilter: redacted,
+			})
+		}
+		configs = append(configs, ecds)
+	}
+
 	if includeEDS {
 		eps := &adminv3.EndpointsConfigDump{}
 		edsVersion := src.Version(group, resourcev3.EndpointType)
@@ -107,6 +125,32 @@ func redactSecret(m proto.Message) (*anypb.Any, error) {
 		c.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
 	}
 	return anypb.New(s)
+}
+
+// pullSecretEnv carries registry credentials to the Wasm module fetcher.
+const pullSecretEnv = "ISTIO_META_WASM_IMAGE_PULL_SECRET"
+
+// redactExtensionConfig hides a Wasm plugin's image pull secret.
+func redactExtensionConfig(m proto.Message) (*anypb.Any, error) {
+	tec, ok := m.(*corev3.TypedExtensionConfig)
+	if !ok || !tec.GetTypedConfig().MessageIs(&wasmfilterv3.Wasm{}) {
+		return anypb.New(m)
+	}
+	w := &wasmfilterv3.Wasm{}
+	if err := tec.GetTypedConfig().UnmarshalTo(w); err != nil {
+		return nil, err
+	}
+	env := w.GetConfig().GetVmConfig().GetEnvironmentVariables()
+	if env.GetKeyValues()[pullSecretEnv] == "" {
+		return anypb.New(m)
+	}
+	w = proto.Clone(w).(*wasmfilterv3.Wasm)
+	w.Config.GetVmConfig().EnvironmentVariables.KeyValues[pullSecretEnv] = "[redacted]"
+	inner, err := anypb.New(w)
+	if err != nil {
+		return nil, err
+	}
+	return anypb.New(&corev3.TypedExtensionConfig{Name: tec.Name, TypedConfig: inner})
 }
 
 // MarshalConfigDump encodes a dump as Envoy's admin does: JSON with proto

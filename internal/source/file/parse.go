@@ -63,6 +63,8 @@ func newObject(k input.Kind) runtime.Object {
 		return &gwv1.BackendTLSPolicy{}
 	case input.KindMcpBridge:
 		return &api.McpBridge{}
+	case input.KindWasmPlugin:
+		return &api.WasmPlugin{}
 	}
 	return nil
 }
