@@ -254,7 +254,11 @@ func pushImage(t *testing.T, host, repo, tag string, layout ociLayout, wasm []by
 	case layoutOCICompat:
 		m.MediaType = ocispec.MediaTypeImageManifest
 		m.Config = push(ocispec.MediaTypeImageConfig, []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
-		m.Layers = []ocispec.Descriptor{push(MediaTypeOCILayerGzip, gzipBytes(t, tarBytes(t, "plugin.wasm", wasm)))}
+		layer := tarBytes(t, "plugin.wasm", wasm)
+		if wasm == nil { // an image without plugin.wasm
+			layer = tarBytes(t, "README", []byte("no plugin here"))
+		}
+		m.Layers = []ocispec.Descriptor{push(MediaTypeOCILayerGzip, gzipBytes(t, layer))}
 	case layoutOCIArtifact:
 		m.MediaType = ocispec.MediaTypeImageManifest
 		m.Config = push("application/vnd.module.wasm.config.v1+json", []byte(`{}`))

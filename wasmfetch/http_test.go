@@ -38,11 +38,20 @@ func (s *countingServer) n(path string) int {
 	return s.count[path]
 }
 
+// bodies are the packed forms of testModule, computed once (gzip is slow under -race).
+var (
+	bodiesOnce sync.Once
+	bodies     struct{ gz, tar, tgz []byte }
+)
+
 func moduleServer(t *testing.T) *countingServer {
 	t.Helper()
-	gz := gzipBytes(t, testModule)
-	tr := tarBytes(t, "plugin.wasm", testModule, "other.txt", []byte("x"))
-	tgz := gzipBytes(t, tr)
+	bodiesOnce.Do(func() {
+		bodies.gz = gzipBytes(t, testModule)
+		bodies.tar = tarBytes(t, "plugin.wasm", testModule, "other.txt", []byte("x"))
+		bodies.tgz = gzipBytes(t, bodies.tar)
+	})
+	gz, tr, tgz := bodies.gz, bodies.tar, bodies.tgz
 	return newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/plain.wasm":
