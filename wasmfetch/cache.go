@@ -263,7 +263,9 @@ func (c *Cache) get(ctx context.Context, req Request) (string, string, error) {
 	if timeout <= 0 {
 		timeout = c.opts.DefaultTimeout
 	}
-	key := req.URL + "\x00" + want
+	// Requests with different pull secrets never share a fetch (a wrong secret must not ride on a
+	// right one, nor fail it).
+	key := req.URL + "\x00" + want + "\x00" + digestHex(req.PullSecret)
 	ch := c.sf.DoChan(key, func() (any, error) {
 		// Detached from the first caller's cancellation so one impatient caller does not fail the
 		// others; bounded by the timeout instead.
@@ -323,8 +325,7 @@ func (c *Cache) fetchAndStore(ctx context.Context, req Request, src *source, wan
 	case "http", "https":
 		data, err = c.fetchHTTP(ctx, req.URL, src.host)
 		if err == nil {
-			h := sha256.Sum256(data)
-			sum = hex.EncodeToString(h[:])
+			sum = digestHex(data)
 		}
 	case "oci":
 		data, sum, err = c.fetchOCI(ctx, src, req.PullSecret)

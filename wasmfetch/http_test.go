@@ -414,3 +414,19 @@ func TestParseSource(t *testing.T) {
 		}
 	}
 }
+
+func TestHTTPSInsecureRegistries(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(testModule) }))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	c := newTestCache(t, Options{HTTPMaxRetries: -1})
+	if _, _, err := c.Get(context.Background(), Request{URL: srv.URL + "/m.wasm"}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("self-signed cert without InsecureRegistries: err = %v", err)
+	}
+	for _, list := range [][]string{{host}, {"127.0.0.1"}, {"*"}} {
+		c := newTestCache(t, Options{InsecureRegistries: list})
+		if _, _, err := c.Get(context.Background(), Request{URL: srv.URL + "/m.wasm"}); err != nil {
+			t.Errorf("InsecureRegistries %v: %v", list, err)
+		}
+	}
+}
