@@ -5,6 +5,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	compositev3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/composite/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	wasmfilterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/wasm/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	wasmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/wasm/v3"
@@ -40,6 +41,11 @@ const (
 // buildExtensionConfig is the ECDS resource of a plugin (Istio's
 // model/extensions.go shape, higress-semantics §7.3).
 func buildExtensionConfig(p *ir.WasmPlugin) *corev3.TypedExtensionConfig {
+	if p.AllowAll {
+		// What the agent substitutes for a FAIL_OPEN module it cannot
+		// load (§7.5): an RBAC filter without rules lets everything through.
+		return &corev3.TypedExtensionConfig{Name: p.Name, TypedConfig: mustAny(&rbacv3.RBAC{})}
+	}
 	vm := &wasmv3.VmConfig{Runtime: wasmRuntime}
 	if p.LocalFile != "" {
 		vm.Code = &corev3.AsyncDataSource{Specifier: &corev3.AsyncDataSource_Local{Local: &corev3.DataSource{
@@ -53,7 +59,7 @@ func buildExtensionConfig(p *ir.WasmPlugin) *corev3.TypedExtensionConfig {
 		vm.Code = &corev3.AsyncDataSource{Specifier: &corev3.AsyncDataSource_Remote{Remote: &corev3.RemoteDataSource{
 			HttpUri: &corev3.HttpUri{
 				Uri:              p.RemoteURL,
-				HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: RemoteCodeCluster},
+				HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: remoteCluster(p)},
 				Timeout:          durationpb.New(remoteCodeTimeout),
 			},
 			Sha256: sha,
@@ -110,4 +116,11 @@ func wasmFilters(plugins []*ir.WasmPlugin, phases ...ir.WasmPhase) []*hcmv3.Http
 		}
 	}
 	return out
+}
+
+func remoteCluster(p *ir.WasmPlugin) string {
+	if p.RemoteCluster != "" {
+		return p.RemoteCluster
+	}
+	return RemoteCodeCluster
 }

@@ -116,6 +116,11 @@ type Options struct {
 	ClusterID string
 	// Group is the gateway group every Ingress is served to.
 	Group string
+	// WasmModuleServer, when set, is the base URL (http://host:port/path)
+	// at which Envoys fetch Wasm modules from hxds itself (direct mode):
+	// remote modules are served as <base>/<sha256>.wasm with their
+	// checksum, and no hxds-agent is needed.
+	WasmModuleServer string
 }
 
 // DefaultOptions match Higress's defaults.
@@ -157,6 +162,9 @@ type Snapshot struct {
 	McpBridges map[NamespacedName]*api.McpBridge
 	// WasmPlugins; only those in the system namespace are served.
 	WasmPlugins map[NamespacedName]*api.WasmPlugin
+	// WasmModules are the modules the direct-mode resolver fetched, by
+	// WasmPlugin (facts put in by the process; translation fetches nothing).
+	WasmModules map[NamespacedName]*WasmModule
 	// Registry holds the hosts the registries discovered, by host: facts
 	// the discovery resolvers put in (translation does no I/O).
 	Registry map[string]*RegistryService
@@ -185,6 +193,7 @@ func NewSnapshot() *Snapshot {
 
 		McpBridges:  map[NamespacedName]*api.McpBridge{},
 		WasmPlugins: map[NamespacedName]*api.WasmPlugin{},
+		WasmModules: map[NamespacedName]*WasmModule{},
 		Registry:    map[string]*RegistryService{},
 	}
 }

@@ -33,3 +33,13 @@ type RegistryEndpoint struct {
 	// Metadata becomes endpoint metadata (Higress: ServiceEntry labels).
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
+
+// WasmModule is what the direct-mode resolver found for a WasmPlugin's
+// module: the checksum of the fetched module, or why there is none.
+type WasmModule struct {
+	// URL is the module URL the result is for (a changed URL is not
+	// resolved yet).
+	URL      string `json:"url"`
+	Checksum string `json:"checksum,omitempty"`
+	Error    string `json:"error,omitempty"`
+}

@@ -53,6 +53,13 @@ type WasmPlugin struct {
 	LocalFile string `json:"localFile,omitempty"`
 	RemoteURL string `json:"remoteURL,omitempty"`
 	SHA256    string `json:"sha256,omitempty"`
+	// RemoteCluster is the cluster Envoy fetches RemoteURL through (direct
+	// mode: hxds's module server); empty leaves the placeholder the
+	// hxds-agent rewrites.
+	RemoteCluster string `json:"remoteCluster,omitempty"`
+	// AllowAll serves an allow-all filter instead of the module (a FAIL_OPEN
+	// plugin whose module is not available in direct mode).
+	AllowAll bool `json:"allowAll,omitempty"`
 	// Env are VM environment variables with their values, HostEnv the
 	// names of those the VM takes from the gateway process.
 	Env     map[string]string `json:"env,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,6 +60,11 @@ func Translate(snap *input.Snapshot, opts input.Options, b *ir.Builder, d *diag.
 		}
 		d.Accept(obj)
 		b.AddWasmPlugin(p)
+		if p.RemoteCluster == ModuleServerCluster {
+			if be := ModuleServerBackend(opts.WasmModuleServer); be != nil {
+				b.AddBackend(be)
+			}
+		}
 	}
 }
 
@@ -105,6 +111,9 @@ func convert(wp *api.WasmPlugin, snap *input.Snapshot, opts input.Options, obj d
 	}
 	if !env(p, wp, snap, obj, d) {
 		return nil, false
+	}
+	if opts.WasmModuleServer != "" && p.RemoteURL != "" {
+		direct(p, snap.WasmModules[input.NamespacedName{Namespace: wp.Namespace, Name: wp.Name}], opts.WasmModuleServer, obj, d)
 	}
 
 	cfg, ok := configuration(spec, obj, d)
@@ -356,4 +365,66 @@ func expandTemplates(v any, snap *input.Snapshot, opts input.Options, obj diag.O
 		return out
 	}
 	return v
+}
+
+// ModuleServerCluster is the cluster of hxds's own module server (direct
+// mode).
+const ModuleServerCluster = "hxds-wasm-modules"
+
+// unavailableSHA256 can match no module: Envoy fails to load code served
+// under it, so a FAIL_CLOSE plugin whose module is missing keeps its last
+// loaded configuration (or keeps its listener warming), as when the agent
+// NACKs.
+const unavailableSHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// direct points a remote plugin at hxds's module server: the module the
+// resolver fetched, under its checksum (Envoy verifies it). The fetch
+// hints are for an agent, not for the VM: they are dropped. A module that
+// is not available is reported; a FAIL_OPEN plugin then serves an
+// allow-all filter, a FAIL_CLOSE one a module Envoy cannot load.
+func direct(p *ir.WasmPlugin, m *input.WasmModule, server string, obj diag.Object, d *diag.Set) {
+	for _, k := range []string{EnvPullSecret, EnvPullPolicy, EnvResourceVersion} {
+		delete(p.Env, k)
+	}
+	if len(p.Env) == 0 {
+		p.Env = nil
+	}
+	base := strings.TrimSuffix(server, "/")
+	p.RemoteCluster = ModuleServerCluster
+	if m != nil && m.URL == p.RemoteURL && m.Checksum != "" {
+		p.RemoteURL, p.SHA256 = base+"/"+m.Checksum+".wasm", m.Checksum
+		return
+	}
+	why := "not fetched yet"
+	if m != nil && m.URL == p.RemoteURL && m.Error != "" {
+		why = m.Error
+	}
+	if p.FailOpen {
+		d.Warn(obj, "wasm-module-unavailable", "spec.url", "module %s is not available (%s); FAIL_OPEN: an allow-all filter is served until it is", p.RemoteURL, why)
+		p.AllowAll = true
+		return
+	}
+	d.Error(obj, "wasm-module-unavailable", "spec.url", "module %s is not available (%s); FAIL_CLOSE: Envoy keeps its last loaded configuration of the plugin", p.RemoteURL, why)
+	p.RemoteURL, p.SHA256 = base+"/unavailable/"+p.Name+".wasm", unavailableSHA256
+}
+
+// ModuleServerBackend is the cluster of the module server at base, or nil
+// when base is not an http URL with a host.
+func ModuleServerBackend(base string) *ir.Backend {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme != "http" || u.Hostname() == "" {
+		return nil
+	}
+	port := uint32(80)
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return nil
+		}
+		port = uint32(n)
+	}
+	return &ir.Backend{
+		Name: ModuleServerCluster, Kind: ir.BackendDNS, Host: u.Hostname(), Port: port,
+		Endpoints: []ir.FixedEndpoint{{Host: u.Hostname(), Port: port}},
+	}
 }
