@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hxds/hxds/internal/app"
+	"github.com/hxds/hxds/translate/wasm"
 )
 
 func serveCommand() *cobra.Command {
@@ -24,6 +25,9 @@ func serveCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.ConfigDir == "" {
 				return fmt.Errorf("--config-dir is required")
+			}
+			if s := cfg.Options.WasmModuleServer; s != "" && wasm.ModuleServerBackend(s) == nil {
+				return fmt.Errorf("--wasm-module-server %q: want http://<host>[:<port>]/<path>, the URL at which Envoys reach this hxds's admin /wasm/ path", s)
 			}
 			log, err := logs.build()
 			if err != nil {
@@ -44,6 +48,11 @@ func serveCommand() *cobra.Command {
 	fs.DurationVar(&cfg.DebounceMax, "debounce-max", 500*time.Millisecond, "longest a burst of changes may delay translation")
 	fs.DurationVar(&cfg.RegistryGrace, "registry-grace", app.DefaultRegistryGrace,
 		"how long a service registry's last known instances are served when it goes away or lists nothing (0: not at all)")
+	fs.StringVar(&cfg.Options.WasmModuleServer, "wasm-module-server", "",
+		"Wasm direct mode: the URL at which Envoys reach this hxds's admin /wasm path (e.g. http://hxds.higress-system:8888/wasm); "+
+			"hxds then fetches WasmPlugin modules itself and Envoy loads them from there, no hxds-agent needed")
+	fs.StringVar(&cfg.WasmCacheDir, "wasm-cache-dir", "", "directory of fetched Wasm modules in direct mode (default: <tmp>/hxds-wasm)")
+	fs.StringSliceVar(&cfg.WasmInsecureRegistries, "wasm-insecure-registries", nil, "registry hosts fetched without TLS verification (\"*\": all)")
 	addTranslationFlags(fs, &cfg.Options)
 	logs.add(fs)
 	return cmd

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/hxds/hxds/translate"
 	"github.com/hxds/hxds/translate/diag"
 	"github.com/hxds/hxds/translate/input"
+	"github.com/hxds/hxds/wasmfetch"
 	"github.com/hxds/hxds/xds/admin"
 	"github.com/hxds/hxds/xds/server"
 )
@@ -42,7 +45,14 @@ type Config struct {
 	// Registries are the watcher factories by McpBridge registry type;
 	// nil means every type hxds supports.
 	Registries map[string]discovery.Factory
-	Log        *zap.Logger
+	// WasmCacheDir is where direct mode (Options.WasmModuleServer set)
+	// keeps fetched Wasm modules; empty is a directory under the system
+	// temp dir.
+	WasmCacheDir string
+	// WasmInsecureRegistries are registry hosts fetched without TLS
+	// verification ("*": all).
+	WasmInsecureRegistries []string
+	Log                    *zap.Logger
 	// Listening, when set, is called with the bound addresses once both
 	// servers listen (tests use port 0).
 	Listening func(xds, admin net.Addr)
@@ -63,6 +73,8 @@ type app struct {
 	builtOnce sync.Once
 
 	rebuildMu sync.Mutex
+	// ctx ends with Run; fetches started by the resolvers use it.
+	ctx context.Context
 
 	mu       sync.Mutex
 	source   *diag.Set
@@ -81,6 +93,10 @@ type app struct {
 	catalog       *discovery.Catalog
 	registries    *discovery.Reconciler
 	registryPaths prometheus.Counter
+
+	// wasm fetches modules in direct mode (nil otherwise).
+	wasm      *wasmResolver
+	wasmCache *wasmfetch.Cache
 }
 
 // Run serves until ctx is cancelled or a server fails.
@@ -120,6 +136,18 @@ func Run(ctx context.Context, cfg Config) error {
 	a.registries = discovery.NewReconciler(factories, a.catalog, log.Named("registry"))
 	defer a.registries.Stop()
 	reg.MustRegister(a.registries)
+	if cfg.Options.WasmModuleServer != "" {
+		dir := cfg.WasmCacheDir
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), "hxds-wasm")
+		}
+		c, err := wasmfetch.New(dir, wasmfetch.Options{InsecureRegistries: cfg.WasmInsecureRegistries})
+		if err != nil {
+			return fmt.Errorf("wasm module cache: %w", err)
+		}
+		a.wasmCache = c
+		a.wasm = newWasmResolver(c, log.Named("wasm"), a.debounce.Trigger)
+	}
 
 	xdsLis, err := net.Listen("tcp", cfg.XDSAddress)
 	if err != nil {
@@ -132,6 +160,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
+	a.ctx = ctx
 	defer cancel()
 
 	tracker := server.NewTracker(a.pipeline.Cache.GroupOf, reg, log.Named("xds"))
@@ -145,6 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Status:       a.status,
 		GatewayAPI:   a.gatewayAPIStatus,
 		Registries:   func() any { return a.registries.Statuses() },
+		WasmModules:  a.wasmModule,
 		Gatherer:     reg,
 		Log:          log,
 	}), log.Named("admin"))
@@ -218,7 +248,11 @@ func (a *app) onSource(res *file.Result) {
 
 	change := a.store.Replace(objects)
 	if change.Config || !a.ready.Load() {
-		a.reconcileRegistries(a.store.Snapshot())
+		snap := a.store.Snapshot()
+		a.reconcileRegistries(snap)
+		if a.wasm != nil {
+			a.wasm.sync(a.ctx, snap, a.cfg.Options.SystemNamespace)
+		}
 	}
 	switch {
 	case !a.ready.Load():

@@ -72,10 +72,28 @@ func (a *app) reconcileRegistries(snap *input.Snapshot) {
 	}
 }
 
-// withRegistry is snap with the catalog's hosts: the facts discovery
-// contributes to translation. snap is shared, so it is copied.
+// withRegistry is snap with the facts the resolvers contribute to
+// translation: the catalog's hosts and, in Wasm direct mode, the fetched
+// modules. snap is shared, so it is copied.
 func (a *app) withRegistry(snap *input.Snapshot) *input.Snapshot {
 	s := *snap
 	s.Registry = a.catalog.Shapes()
+	if a.wasm != nil {
+		s.WasmModules = a.wasm.modules()
+	}
 	return &s
+}
+
+// wasmModule is the cached module file with checksum (direct mode's module
+// server), or false.
+func (a *app) wasmModule(checksum string) (string, bool) {
+	if a.wasmCache == nil {
+		return "", false
+	}
+	for _, m := range a.wasmCache.List() {
+		if m.Checksum == checksum {
+			return m.Path, true
+		}
+	}
+	return "", false
 }

@@ -37,8 +37,8 @@ type RegistryEndpoint struct {
 // WasmModule is what the direct-mode resolver found for a WasmPlugin's
 // module: the checksum of the fetched module, or why there is none.
 type WasmModule struct {
-	// URL is the module URL the result is for (a changed URL is not
-	// resolved yet).
+	// URL is the WasmPlugin url the result is for, as written in the
+	// spec (a changed URL is not resolved yet).
 	URL      string `json:"url"`
 	Checksum string `json:"checksum,omitempty"`
 	Error    string `json:"error,omitempty"`

@@ -113,7 +113,7 @@ func convert(wp *api.WasmPlugin, snap *input.Snapshot, opts input.Options, obj d
 		return nil, false
 	}
 	if opts.WasmModuleServer != "" && p.RemoteURL != "" {
-		direct(p, snap.WasmModules[input.NamespacedName{Namespace: wp.Namespace, Name: wp.Name}], opts.WasmModuleServer, obj, d)
+		direct(p, snap.WasmModules[input.NamespacedName{Namespace: wp.Namespace, Name: wp.Name}], spec.URL, opts.WasmModuleServer, obj, d)
 	}
 
 	cfg, ok := configuration(spec, obj, d)
@@ -382,7 +382,7 @@ const unavailableSHA256 = "00000000000000000000000000000000000000000000000000000
 // hints are for an agent, not for the VM: they are dropped. A module that
 // is not available is reported; a FAIL_OPEN plugin then serves an
 // allow-all filter, a FAIL_CLOSE one a module Envoy cannot load.
-func direct(p *ir.WasmPlugin, m *input.WasmModule, server string, obj diag.Object, d *diag.Set) {
+func direct(p *ir.WasmPlugin, m *input.WasmModule, specURL, server string, obj diag.Object, d *diag.Set) {
 	for _, k := range []string{EnvPullSecret, EnvPullPolicy, EnvResourceVersion} {
 		delete(p.Env, k)
 	}
@@ -391,12 +391,12 @@ func direct(p *ir.WasmPlugin, m *input.WasmModule, server string, obj diag.Objec
 	}
 	base := strings.TrimSuffix(server, "/")
 	p.RemoteCluster = ModuleServerCluster
-	if m != nil && m.URL == p.RemoteURL && m.Checksum != "" {
+	if m != nil && m.URL == specURL && m.Checksum != "" {
 		p.RemoteURL, p.SHA256 = base+"/"+m.Checksum+".wasm", m.Checksum
 		return
 	}
 	why := "not fetched yet"
-	if m != nil && m.URL == p.RemoteURL && m.Error != "" {
+	if m != nil && m.URL == specURL && m.Error != "" {
 		why = m.Error
 	}
 	if p.FailOpen {

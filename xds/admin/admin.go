@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,9 @@ type Deps struct {
 	GatewayAPI func() any
 	// Registries lists the registry watchers (/registry/watcherStatus).
 	Registries func() any
+	// WasmModules finds a cached Wasm module file by its sha256 (direct
+	// mode's module server, /wasm/<sha256>.wasm); nil disables it.
+	WasmModules func(checksum string) (path string, ok bool)
 	// Gatherer serves /metrics.
 	Gatherer prometheus.Gatherer
 	Log      *zap.Logger
@@ -125,6 +129,21 @@ func Handler(d Deps) http.Handler {
 		}
 		writeJSON(w, d.Registries())
 	})
+	mux.HandleFunc("/wasm/", func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(r.URL.Path, "/wasm/")
+		sum, ok := strings.CutSuffix(name, ".wasm")
+		if d.WasmModules == nil || !ok || strings.Contains(sum, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		path, ok := d.WasmModules(sum)
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/wasm")
+		http.ServeFile(w, r, path)
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -139,6 +158,7 @@ func Handler(d Deps) http.Handler {
 /debug/connections          connected xDS clients: versions sent and ACKed, last NACK
 /debug/status               every input object: accepted, rejected or ignored, and why (?problems)
 /debug/gatewayapi           Gateway API status: GatewayClasses, Gateways and listeners, HTTPRoute parents
+/wasm/<sha256>.wasm         Wasm modules fetched in direct mode (--wasm-module-server)
 /registry/watcherStatus     service registry watchers: name, type, healthy, ready, services, held instances
 /debug/pprof/               Go profiles
 `)
