@@ -292,3 +292,36 @@ func TestAgentRegistryDown(t *testing.T) {
 		t.Errorf("fetch failures %v", v)
 	}
 }
+
+// After a NACK, fixing the plugin delivers it: the agent's NACK leaves the
+// stream usable, and later responses flow again.
+func TestAgentRecoversAfterNACK(t *testing.T) {
+	protocols(t, func(t *testing.T, delta bool) {
+		var good string
+		_, h, ag, _ := agentSetup(t, false, func(host, digest string) string {
+			good = wasmPluginYAML("oci://"+host+"/plugins/hello:v1", digest, false)
+			return wasmPluginYAML("oci://"+host+"/plugins/hello:v1", strings.Repeat("ab", 32), false)
+		})
+		cl := connect(t, ag.ads, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup, Delta: delta})
+		waitUntil(t, "hxds records the agent's ECDS NACK", func() (bool, string) {
+			ts := typeStatus(h.connection(t, "envoy-1"), ecds)
+			return ts.LastNack != nil, fmt.Sprintf("%+v", ts)
+		})
+		// A second plugin changes the listeners: Envoy re-subscribes ECDS
+		// (with the nonce of the last response it saw, not the NACKed one)
+		// while the bad one is still served.
+		writeFile(t, h.dir, "91-wasmplugin.yaml", strings.Replace(good, "name: hello,", "name: hello2,", 1))
+		// hxds sends ECDS by name, the new plugin alone: it converts and arrives.
+		s := cl.wait("the second plugin", func(s adsclient.Snapshot) bool { return s.Has(ecds, "higress-system.hello2") })
+		if s.Has(ecds, pluginName) {
+			t.Fatal("client got the plugin that failed to load")
+		}
+		writeFile(t, h.dir, "90-wasmplugin.yaml", good)
+		s = cl.wait("both plugins after the fix", func(s adsclient.Snapshot) bool {
+			return s.Has(ecds, pluginName) && s.Has(ecds, "higress-system.hello2")
+		})
+		if _, w := ecdsWasm(t, s); w.GetConfig().GetVmConfig().GetCode().GetLocal() == nil {
+			t.Errorf("not local: %v", w.GetConfig().GetVmConfig().GetCode())
+		}
+	})
+}
