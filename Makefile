@@ -12,6 +12,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hxds ./cmd/hxds
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hxds-agent ./cmd/hxds-agent
 
 # Serve the bundled example: ADS on 127.0.0.1:15010, admin on 127.0.0.1:8888.
 run: build

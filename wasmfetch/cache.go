@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -165,6 +166,8 @@ type Cache struct {
 
 	sf singleflight.Group
 
+	hits, downloads, failures atomic.Uint64
+
 	mu      sync.Mutex
 	modules map[moduleKey]*ModuleInfo
 	byURL   map[string]urlState
@@ -207,6 +210,21 @@ func New(dir string, opts Options) (*Cache, error) {
 	}, nil
 }
 
+// Stats counts what Get did since New.
+type Stats struct {
+	// Hits are Gets answered from the cache without contacting the source.
+	Hits uint64 `json:"hits"`
+	// Downloads are modules fetched, verified and stored (concurrent Gets of one module share one).
+	Downloads uint64 `json:"downloads"`
+	// Failures are Gets that returned an error.
+	Failures uint64 `json:"failures"`
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	return Stats{Hits: c.hits.Load(), Downloads: c.downloads.Load(), Failures: c.failures.Load()}
+}
+
 // Dir returns the absolute cache directory.
 func (c *Cache) Dir() string { return c.dir }
 
@@ -215,6 +233,7 @@ func (c *Cache) Dir() string { return c.dir }
 func (c *Cache) Get(ctx context.Context, req Request) (path, checksum string, err error) {
 	path, checksum, err = c.get(ctx, req)
 	if err != nil {
+		c.failures.Add(1)
 		c.recordError(req.URL, err)
 	}
 	return path, checksum, err
@@ -254,6 +273,7 @@ func (c *Cache) get(ctx context.Context, req Request) (string, string, error) {
 	if lookup != "" {
 		if p, ok := c.hitLocked(req, src, lookup); ok {
 			c.mu.Unlock()
+			c.hits.Add(1)
 			return p, lookup, nil
 		}
 	}
@@ -346,6 +366,7 @@ func (c *Cache) fetchAndStore(ctx context.Context, req Request, src *source, wan
 		return nil, fmt.Errorf("wasmfetch: store %s: %w", req.URL, err)
 	}
 	info := ModuleInfo{URL: req.URL, ModuleName: src.moduleName, Checksum: sum, Size: int64(len(data)), LastUsed: c.opts.Now(), Path: p}
+	c.downloads.Add(1)
 	c.mu.Lock()
 	cp := info
 	c.modules[moduleKey{src.moduleName, sum}] = &cp
