@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -15,6 +19,7 @@ import (
 
 	"github.com/hxds/hxds/internal/app"
 	"github.com/hxds/hxds/translate/wasm"
+	"github.com/hxds/hxds/wasmfetch/wasmtest"
 	"github.com/hxds/hxds/xds/adsclient"
 )
 
@@ -90,4 +95,56 @@ spec:
 	waitUntil(t, "the new URL to be fetched", func() (bool, string) {
 		return fetches.Load() > before, fmt.Sprintf("%d fetches", fetches.Load())
 	})
+}
+
+// TestWasmDirectModeOCI is issue 6's done-when for direct mode: a WasmPlugin
+// pointing at a real proxy-wasm module in a local OCI registry reaches an
+// ADS client as an HTTP remote source on hxds's module server, whose bytes
+// match the checksum Envoy will verify and load as a proxy-wasm module.
+func TestWasmDirectModeOCI(t *testing.T) {
+	mod := wasmtest.RequirePlugin(t)
+	reg := wasmtest.NewRegistry(t)
+	digest := wasmtest.Push(t, reg.Host, "plugins/hello", "v1", wasmtest.LayoutOCIArtifact, mod)
+	checksum := strings.TrimPrefix(digest, "sha256:")
+
+	dir := copyQuickstart(t)
+	writeFile(t, dir, "60-wasm.yaml", fmt.Sprintf(`apiVersion: extensions.higress.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: hello, namespace: higress-system}
+spec:
+  url: oci://%s/plugins/hello:v1
+  defaultConfig: {greeting: hi}
+`, reg.Host))
+	const server = "http://hxds.internal:8888/wasm"
+	h := startHxds(t, dir, func(c *app.Config) {
+		c.Options.WasmModuleServer = server
+		c.WasmCacheDir = t.TempDir()
+	})
+	cl := connect(t, h.xds, adsclient.Options{NodeID: "envoy-1", Cluster: defaultGroup})
+	s := cl.wait("the OCI module served from hxds", func(s adsclient.Snapshot) bool {
+		r, ok := s.Types[resourcev3.ExtensionConfigType].Resources["higress-system.hello"]
+		if !ok {
+			return false
+		}
+		w := &wasmfilterv3.Wasm{}
+		tec, _ := r.Message.(*corev3.TypedExtensionConfig)
+		return tec.GetTypedConfig().UnmarshalTo(w) == nil && w.GetConfig().GetVmConfig().GetCode().GetRemote().GetSha256() == checksum
+	})
+	w := &wasmfilterv3.Wasm{}
+	_ = s.Types[resourcev3.ExtensionConfigType].Resources["higress-system.hello"].Message.(*corev3.TypedExtensionConfig).GetTypedConfig().UnmarshalTo(w)
+	r := w.GetConfig().GetVmConfig().GetCode().GetRemote()
+	if r.GetSha256() != checksum || r.GetHttpUri().GetUri() != server+"/"+checksum+".wasm" {
+		t.Fatalf("remote code %v, want the manifest digest %s", r, checksum)
+	}
+	// What Envoy downloads from the module server is the module, and it
+	// loads as a proxy-wasm module.
+	code, body := h.get(t, "/wasm/"+checksum+".wasm")
+	if code != http.StatusOK || !bytes.Equal(body, mod) {
+		t.Fatalf("GET /wasm/%s.wasm: %d, %d bytes (want the %d-byte module)", checksum, code, len(body), len(mod))
+	}
+	file := filepath.Join(t.TempDir(), "served.wasm")
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wasmtest.AssertProxyWasm(t, file)
 }
