@@ -90,8 +90,11 @@ func (r *wasmResolver) request(wp *api.WasmPlugin, snap *input.Snapshot) (wasmfe
 }
 
 func (r *wasmResolver) fetch(ctx context.Context, nn input.NamespacedName, key string, req wasmfetch.Request) {
-	_, sum, err := r.cache.Get(ctx, req)
+	path, sum, err := r.cache.Get(ctx, req)
 	fact := &input.WasmModule{URL: req.URL, Checksum: sum}
+	if err == nil {
+		fact.WAMRAOT, _ = wasmfetch.IsWAMRAOT(path)
+	}
 	if err != nil {
 		fact.Checksum, fact.Error = "", err.Error()
 		r.log.Warn("wasm module fetch failed", zap.Stringer("plugin", nn), zap.String("url", req.URL), zap.Error(err))

@@ -27,6 +27,7 @@ const (
 // Wasm VM settings.
 const (
 	wasmRuntime = "envoy.wasm.runtime.v8"
+	wamrRuntime = "envoy.wasm.runtime.wamr"
 	// RemoteCodeCluster is the placeholder cluster of remote module
 	// sources, as Istio sets it: the agent (or direct mode) replaces the
 	// remote source with a local file before Envoy sees it, so it never
@@ -47,6 +48,9 @@ func buildExtensionConfig(p *ir.WasmPlugin) *corev3.TypedExtensionConfig {
 		return &corev3.TypedExtensionConfig{Name: p.Name, TypedConfig: mustAny(&rbacv3.RBAC{})}
 	}
 	vm := &wasmv3.VmConfig{Runtime: wasmRuntime}
+	if p.WAMRAOT {
+		vm.Runtime, vm.AllowPrecompiled = wamrRuntime, true
+	}
 	if p.LocalFile != "" {
 		vm.Code = &corev3.AsyncDataSource{Specifier: &corev3.AsyncDataSource_Local{Local: &corev3.DataSource{
 			Specifier: &corev3.DataSource_Filename{Filename: p.LocalFile},

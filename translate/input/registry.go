@@ -42,4 +42,6 @@ type WasmModule struct {
 	URL      string `json:"url"`
 	Checksum string `json:"checksum,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// WAMRAOT: the module was compiled ahead of time for WAMR.
+	WAMRAOT bool `json:"wamrAOT,omitempty"`
 }

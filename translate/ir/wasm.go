@@ -60,6 +60,9 @@ type WasmPlugin struct {
 	// AllowAll serves an allow-all filter instead of the module (a FAIL_OPEN
 	// plugin whose module is not available in direct mode).
 	AllowAll bool `json:"allowAll,omitempty"`
+	// WAMRAOT runs the module on Envoy's WAMR runtime with precompiled
+	// code allowed (a module compiled ahead of time for WAMR).
+	WAMRAOT bool `json:"wamrAOT,omitempty"`
 	// Env are VM environment variables with their values, HostEnv the
 	// names of those the VM takes from the gateway process.
 	Env     map[string]string `json:"env,omitempty"`

@@ -60,7 +60,7 @@ func TestDirectMode(t *testing.T) {
 	snap := load(t, dir)
 	const sum = "2b1c8b5e0d2e6c57ed4eb9a6e63d6b2b0f6c33bb0b1e7b1a3f4e1c9d8a7b6c5d"
 	snap.WasmModules[input.NamespacedName{Namespace: "higress-system", Name: "ready"}] = &input.WasmModule{
-		URL: "oci://registry.example.com/plugins/ready:1.0.0", Checksum: sum,
+		URL: "oci://registry.example.com/plugins/ready:1.0.0", Checksum: sum, WAMRAOT: true,
 	}
 	snap.WasmModules[input.NamespacedName{Namespace: "higress-system", Name: "closed"}] = &input.WasmModule{
 		URL: "https://downloads.example.com/closed.wasm", Error: "checksum mismatch",
@@ -88,6 +88,9 @@ func TestDirectMode(t *testing.T) {
 	if r.GetHttpUri().GetUri() != "http://hxds.example:8888/wasm/"+sum+".wasm" || r.GetSha256() != sum ||
 		r.GetHttpUri().GetCluster() != wasm.ModuleServerCluster {
 		t.Errorf("fetched module: %v", r)
+	}
+	if vm := w.GetConfig().GetVmConfig(); vm.GetRuntime() != "envoy.wasm.runtime.wamr" || !vm.GetAllowPrecompiled() {
+		t.Errorf("a WAMR AOT module runs on WAMR: %q %v", vm.GetRuntime(), vm.GetAllowPrecompiled())
 	}
 	if env := w.GetConfig().GetVmConfig().GetEnvironmentVariables().GetKeyValues(); len(env) != 1 || env["LEVEL"] != "debug" {
 		t.Errorf("VM env keeps only the user's variables: %v", env)

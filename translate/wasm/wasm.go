@@ -393,6 +393,7 @@ func direct(p *ir.WasmPlugin, m *input.WasmModule, specURL, server string, obj d
 	p.RemoteCluster = ModuleServerCluster
 	if m != nil && m.URL == specURL && m.Checksum != "" {
 		p.RemoteURL, p.SHA256 = base+"/"+m.Checksum+".wasm", m.Checksum
+		p.WAMRAOT = m.WAMRAOT
 		return
 	}
 	why := "not fetched yet"

@@ -124,6 +124,11 @@ func convertResource(ctx context.Context, f fetcher, res *anypb.Any) (*anypb.Any
 	vm.Code = &corev3.AsyncDataSource{Specifier: &corev3.AsyncDataSource_Local{Local: &corev3.DataSource{
 		Specifier: &corev3.DataSource_Filename{Filename: path},
 	}}}
+	// A module compiled ahead of time for WAMR runs on WAMR (§7.5 step 7;
+	// the Envoy build must include that runtime).
+	if aot, err := wasmfetch.IsWAMRAOT(path); err == nil && aot {
+		vm.Runtime, vm.AllowPrecompiled = wasmfetch.WAMRRuntime, true
+	}
 	tc, err := anypb.New(w)
 	if err != nil {
 		return nil, passed, err

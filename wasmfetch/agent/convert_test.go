@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -212,4 +214,42 @@ func TestPipeKeepsOrder(t *testing.T) {
 type wrapped struct {
 	corev3.Node
 	n int
+}
+
+// aotFetcher returns a module compiled ahead of time for WAMR.
+type aotFetcher struct{ path string }
+
+func (f aotFetcher) Get(context.Context, wasmfetch.Request) (string, string, error) {
+	return f.path, "abc", nil
+}
+
+// TestConvertWAMRAOT: a module with a wamr-aot custom section runs on
+// WAMR with precompiled code allowed (§7.5 step 7); others stay on v8.
+func TestConvertWAMRAOT(t *testing.T) {
+	dir := t.TempDir()
+	aot := filepath.Join(dir, "aot.wasm")
+	name := "wamr-aot"
+	section := append([]byte{byte(len(name))}, name...)
+	module := append([]byte("\x00asm\x01\x00\x00\x00\x00"), byte(len(section)))
+	if err := os.WriteFile(aot, append(module, section...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := convertResource(context.Background(), aotFetcher{aot}, remoteWasm(t, nil, "nil", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := decodeWasm(t, out); vm.GetRuntime() != wasmfetch.WAMRRuntime || !vm.GetAllowPrecompiled() {
+		t.Errorf("AOT module: runtime %q, allow_precompiled %v", vm.GetRuntime(), vm.GetAllowPrecompiled())
+	}
+	plain := filepath.Join(dir, "plain.wasm")
+	if err := os.WriteFile(plain, []byte("\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = convertResource(context.Background(), aotFetcher{plain}, remoteWasm(t, nil, "nil", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm := decodeWasm(t, out); vm.GetRuntime() != "envoy.wasm.runtime.v8" || vm.GetAllowPrecompiled() {
+		t.Errorf("plain module: runtime %q", vm.GetRuntime())
+	}
 }
