@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hxds/hxds/wasmfetch/wasmtest"
 )
 
 // countingServer serves handler and counts requests per path.
@@ -97,7 +99,7 @@ func TestHTTPPlainGzipTar(t *testing.T) {
 	if got := len(c.List()); got != 4 {
 		t.Errorf("List has %d modules, want 4 (one per URL module name)", got)
 	}
-	assertLoadsAsProxyWasm(t, first)
+	wasmtest.AssertProxyWasm(t, first)
 }
 
 func TestHTTPRetries503ThenSucceeds(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/hxds/hxds/wasmfetch/wasmtest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -33,7 +34,7 @@ func TestOCILayouts(t *testing.T) {
 			if !strings.HasSuffix(path, "/"+dig+".wasm") || !strings.HasPrefix(path, c.Dir()+"/"+digestHex([]byte("oci://"+host+"/"+repo))+"/") {
 				t.Errorf("path %s not <dir>/<sha256(moduleName)>/<digest>.wasm", path)
 			}
-			assertLoadsAsProxyWasm(t, path)
+			wasmtest.AssertProxyWasm(t, path)
 		})
 	}
 	// no scheme = oci
