@@ -203,8 +203,9 @@ func (c *Catalog) settle(hosts []string, now time.Time) {
 	var wake time.Duration
 	sort.Strings(hosts)
 	hosts = slices.Compact(hosts)
+	keys := slices.Sorted(maps.Keys(c.regs))
 	for _, h := range hosts {
-		next, until := c.view(h, now)
+		next, until := c.view(keys, h, now)
 		if until > 0 && (wake == 0 || until < wake) {
 			wake = until
 		}
@@ -250,9 +251,9 @@ func (c *Catalog) settle(hosts []string, now time.Time) {
 }
 
 // view is what is served for host now, and when a grace period affecting
-// it ends (0: none running). c.mu is held.
-func (c *Catalog) view(host string, now time.Time) (*hostView, time.Duration) {
-	keys := slices.Sorted(maps.Keys(c.regs))
+// it ends (0: none running); keys are the registries in precedence order.
+// c.mu is held.
+func (c *Catalog) view(keys []string, host string, now time.Time) (*hostView, time.Duration) {
 	var wake time.Duration
 	note := func(since time.Time) bool { // within grace?
 		if c.grace <= 0 || since.IsZero() {

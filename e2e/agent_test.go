@@ -43,43 +43,20 @@ func startAgent(t testing.TB, upstream string, unix bool) *hxdsAgent {
 	if unix {
 		listen = "unix://" + filepath.Join(t.TempDir(), "ads.sock")
 	}
-	type addrs struct{ ads, admin net.Addr }
-	listening := make(chan addrs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- agent.Run(ctx, agent.Config{
+	ads, admin := runUntilListening(t, "agent.Run", func(ctx context.Context, listening func(a, b net.Addr)) error {
+		return agent.Run(ctx, agent.Config{
 			Listen: listen, Upstream: upstream, AdminAddress: "127.0.0.1:0",
 			CacheDir:     t.TempDir(),
 			CacheOptions: wasmfetch.Options{DefaultTimeout: 5 * time.Second},
 			Log:          testLogger(t).Named("agent"),
-			Listening:    func(a, b net.Addr) { listening <- addrs{a, b} },
+			Listening:    listening,
 		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("agent.Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Error("agent.Run did not return after cancel")
-		}
 	})
-	select {
-	case a := <-listening:
-		ag := &hxdsAgent{ads: a.ads.String(), admin: "http://" + a.admin.String()}
-		if unix {
-			ag.ads = listen
-		}
-		return ag
-	case err := <-done:
-		t.Fatalf("agent.Run: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("agent did not start listening")
+	ag := &hxdsAgent{ads: ads.String(), admin: "http://" + admin.String()}
+	if unix {
+		ag.ads = listen
 	}
-	return nil
+	return ag
 }
 
 func (a *hxdsAgent) get(t testing.TB, path string) (int, string) {

@@ -182,11 +182,6 @@ type hxds struct {
 // startHxds runs hxds in process (app.Run) on dir until the test ends.
 func startHxds(t testing.TB, dir string, configure ...func(*app.Config)) *hxds {
 	t.Helper()
-	log := testLogger(t)
-	type addrs struct{ xds, admin net.Addr }
-	listening := make(chan addrs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	cfg := app.Config{
 		XDSAddress:      "127.0.0.1:0",
 		AdminAddress:    "127.0.0.1:0",
@@ -195,35 +190,51 @@ func startHxds(t testing.TB, dir string, configure ...func(*app.Config)) *hxds {
 		DebounceHoldoff: 10 * time.Millisecond,
 		DebounceMax:     100 * time.Millisecond,
 		RegistryGrace:   app.DefaultRegistryGrace,
-		Log:             log,
-		Listening:       func(x, a net.Addr) { listening <- addrs{x, a} },
+		Log:             testLogger(t),
 	}
 	for _, c := range configure {
 		c(&cfg)
 	}
-	go func() { done <- app.Run(ctx, cfg) }()
+	xds, admin := runUntilListening(t, "app.Run", func(ctx context.Context, listening func(a, b net.Addr)) error {
+		cfg.Listening = listening
+		return app.Run(ctx, cfg)
+	})
+	h := &hxds{dir: dir, xds: xds.String(), admin: "http://" + admin.String()}
+	h.waitReady(t)
+	return h
+}
+
+// runUntilListening runs a server (app.Run, agent.Run) in the background
+// until the test ends, and returns the two addresses it reports once it
+// listens. The test fails if it stops early or does not return after
+// cancellation.
+func runUntilListening(t testing.TB, name string, run func(ctx context.Context, listening func(a, b net.Addr)) error) (net.Addr, net.Addr) {
+	t.Helper()
+	type addrs struct{ a, b net.Addr }
+	listening := make(chan addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(a, b net.Addr) { listening <- addrs{a, b} }) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("app.Run: %v", err)
+				t.Errorf("%s: %v", name, err)
 			}
 		case <-time.After(waitTimeout):
-			t.Error("app.Run did not return after cancel")
+			t.Errorf("%s did not return after cancel", name)
 		}
 	})
 	select {
 	case a := <-listening:
-		h := &hxds{dir: dir, xds: a.xds.String(), admin: "http://" + a.admin.String()}
-		h.waitReady(t)
-		return h
+		return a.a, a.b
 	case err := <-done:
-		t.Fatalf("app.Run: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	case <-time.After(waitTimeout):
-		t.Fatal("hxds did not start listening")
+		t.Fatalf("%s did not start listening", name)
 	}
-	return nil
+	return nil, nil
 }
 
 var httpClient = &http.Client{Timeout: httpTimeout}

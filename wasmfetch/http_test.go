@@ -49,9 +49,9 @@ var (
 func moduleServer(t *testing.T) *countingServer {
 	t.Helper()
 	bodiesOnce.Do(func() {
-		bodies.gz = gzipBytes(t, testModule)
-		bodies.tar = tarBytes(t, "plugin.wasm", testModule, "other.txt", []byte("x"))
-		bodies.tgz = gzipBytes(t, bodies.tar)
+		bodies.gz = wasmtest.Gzip(t, testModule)
+		bodies.tar = wasmtest.Tar(t, "plugin.wasm", testModule, "other.txt", []byte("x"))
+		bodies.tgz = wasmtest.Gzip(t, bodies.tar)
 	})
 	gz, tr, tgz := bodies.gz, bodies.tar, bodies.tgz
 	return newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
@@ -169,7 +169,7 @@ func TestHTTPBodyCap(t *testing.T) {
 		}
 	}
 	// a gzip bomb is capped after unpacking too
-	bomb := gzipBytes(t, append(append([]byte{}, testModule[:8]...), make([]byte, 1<<20)...))
+	bomb := wasmtest.Gzip(t, append(append([]byte{}, testModule[:8]...), make([]byte, 1<<20)...))
 	srv2 := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(bomb) })
 	c2 := newTestCache(t, Options{MaxModuleSize: 64 << 10})
 	if _, _, err := c2.Get(context.Background(), Request{URL: srv2.URL + "/bomb.gz"}); err == nil || !strings.Contains(err.Error(), "size limit") {

@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
+	"github.com/hxds/hxds/internal/cli"
 	"github.com/hxds/hxds/wasmfetch/agent"
 )
 
@@ -26,8 +25,8 @@ func main() {
 
 func newRootCommand() *cobra.Command {
 	var (
-		cfg                 agent.Config
-		logLevel, logFormat string
+		cfg  agent.Config
+		logs cli.LogFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "hxds-agent",
@@ -38,7 +37,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := buildLogger(logLevel, logFormat)
+			log, err := logs.Build()
 			if err != nil {
 				return err
 			}
@@ -61,29 +60,6 @@ func newRootCommand() *cobra.Command {
 	fs.IntVar(&o.HTTPMaxRetries, "http-max-retries", 5, "HTTP download retries after the first attempt")
 	fs.DurationVar(&o.ModuleExpiry, "module-expiry", 24*time.Hour, "cached modules unused this long are deleted")
 	fs.DurationVar(&o.PurgeInterval, "purge-interval", time.Hour, "how often expired modules are purged")
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&logFormat, "log-format", "console", "log format: console or json")
+	logs.Add(fs)
 	return cmd
-}
-
-func buildLogger(level, format string) (*zap.Logger, error) {
-	var lv zapcore.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	var cfg zap.Config
-	switch format {
-	case "json":
-		cfg = zap.NewProductionConfig()
-	case "console":
-		cfg = zap.NewDevelopmentConfig()
-		cfg.Development = false
-		cfg.DisableStacktrace = true
-	default:
-		return nil, fmt.Errorf("--log-format must be console or json, not %q", format)
-	}
-	cfg.Level = zap.NewAtomicLevelAt(lv)
-	cfg.OutputPaths = []string{"stderr"}
-	cfg.ErrorOutputPaths = []string{"stderr"}
-	return cfg.Build()
 }

@@ -10,12 +10,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hxds/hxds/internal/app"
+	"github.com/hxds/hxds/internal/cli"
 	"github.com/hxds/hxds/translate/wasm"
 )
 
 func serveCommand() *cobra.Command {
 	var cfg app.Config
-	var logs logFlags
+	var logs cli.LogFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a directory of Kubernetes YAML to Envoy over ADS",
@@ -29,7 +30,7 @@ func serveCommand() *cobra.Command {
 			if s := cfg.Options.WasmModuleServer; s != "" && wasm.ModuleServerBackend(s) == nil {
 				return fmt.Errorf("--wasm-module-server %q: want http://<host>[:<port>]/<path>, the URL at which Envoys reach this hxds's admin /wasm/ path", s)
 			}
-			log, err := logs.build()
+			log, err := logs.Build()
 			if err != nil {
 				return err
 			}
@@ -54,6 +55,6 @@ func serveCommand() *cobra.Command {
 	fs.StringVar(&cfg.WasmCacheDir, "wasm-cache-dir", "", "directory of fetched Wasm modules in direct mode (default: <tmp>/hxds-wasm)")
 	fs.StringSliceVar(&cfg.WasmInsecureRegistries, "wasm-insecure-registries", nil, "registry hosts fetched without TLS verification (\"*\": all)")
 	addTranslationFlags(fs, &cfg.Options)
-	logs.add(fs)
+	logs.Add(fs)
 	return cmd
 }

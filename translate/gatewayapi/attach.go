@@ -179,10 +179,10 @@ func (t *translator) translateRoute(src *routeSource) {
 	src.status(parents)
 }
 
-// attach finds the listeners of Gateway nn the route attaches to through
-// ref, or the Accepted=False reason.
-func (t *translator) attach(src *routeSource, ref gwv1.ParentReference, nn input.NamespacedName) ([]attachment, string, string) {
-	var candidates []*listener
+// refListeners are the served listeners of Gateway nn that ref selects by
+// sectionName and port (HTTP and L4 routes alike).
+func (t *translator) refListeners(ref gwv1.ParentReference, nn input.NamespacedName) []*listener {
+	var out []*listener
 	for _, l := range t.listeners[nn] {
 		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
 			continue
@@ -190,8 +190,15 @@ func (t *translator) attach(src *routeSource, ref gwv1.ParentReference, nn input
 		if ref.Port != nil && *ref.Port != l.spec.Port {
 			continue
 		}
-		candidates = append(candidates, l)
+		out = append(out, l)
 	}
+	return out
+}
+
+// attach finds the listeners of Gateway nn the route attaches to through
+// ref, or the Accepted=False reason.
+func (t *translator) attach(src *routeSource, ref gwv1.ParentReference, nn input.NamespacedName) ([]attachment, string, string) {
+	candidates := t.refListeners(ref, nn)
 	if len(candidates) == 0 {
 		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
 	}

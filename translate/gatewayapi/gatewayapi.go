@@ -348,23 +348,8 @@ func (t *translator) translateListener(gw *gwv1.Gateway, i int, l gwv1.Listener,
 
 	conds := func(accepted bool, acceptedReason string, resolved bool, resolvedReason string, conflicted bool, conflictReason string, msg string) {
 		// Invalid route kinds besides HTTPRoute/GRPCRoute leave the listener served.
-		refsOK := resolved || (allowAny && resolvedReason == string(gwv1.ListenerReasonInvalidRouteKinds))
-		programmed, programmedReason := accepted && refsOK && !conflicted, string(gwv1.ListenerReasonProgrammed)
-		if !programmed {
-			programmedReason = string(gwv1.ListenerReasonInvalid)
-		}
-		okMsg := func(ok bool) string {
-			if ok {
-				return ""
-			}
-			return msg
-		}
-		ls.Conditions = []metav1.Condition{
-			condition(string(gwv1.ListenerConditionAccepted), accepted, acceptedReason, okMsg(accepted), gen),
-			condition(string(gwv1.ListenerConditionConflicted), conflicted, conflictReason, okMsg(!conflicted), gen),
-			condition(string(gwv1.ListenerConditionResolvedRefs), resolved, resolvedReason, okMsg(resolved), gen),
-			condition(string(gwv1.ListenerConditionProgrammed), programmed, programmedReason, okMsg(programmed), gen),
-		}
+		routesServed := allowAny && resolvedReason == string(gwv1.ListenerReasonInvalidRouteKinds)
+		setListenerConditions(ls, gen, accepted, acceptedReason, resolved, resolvedReason, conflicted, conflictReason, routesServed, msg)
 	}
 	accepted, resolved, noConflict := string(gwv1.ListenerReasonAccepted), string(gwv1.ListenerReasonResolvedRefs), string(gwv1.ListenerReasonNoConflicts)
 

@@ -117,16 +117,7 @@ type l4Attachment struct {
 // ref and claims their proxies (the TCP port, or one passthrough chain per
 // SNI), or returns the Accepted=False reason.
 func (t *translator) attachL4(r *l4Route, ref gwv1.ParentReference, nn input.NamespacedName) ([]l4Attachment, string, string) {
-	var candidates []*listener
-	for _, l := range t.listeners[nn] {
-		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
-			continue
-		}
-		if ref.Port != nil && *ref.Port != l.spec.Port {
-			continue
-		}
-		candidates = append(candidates, l)
-	}
+	candidates := t.refListeners(ref, nn)
 	if len(candidates) == 0 {
 		return nil, string(gwv1.RouteReasonNoMatchingParent), "no served listener matches the parentRef's sectionName/port"
 	}

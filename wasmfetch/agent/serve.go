@@ -38,7 +38,7 @@ type Config struct {
 func Listen(addr string) (net.Listener, error) {
 	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, err
+			return nil, fmt.Errorf("remove stale socket %s: %w", p, err)
 		}
 		return net.Listen("unix", p)
 	}
@@ -53,11 +53,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	cache, err := wasmfetch.New(cfg.CacheDir, cfg.CacheOptions)
 	if err != nil {
-		return err
+		return fmt.Errorf("wasm module cache %s: %w", cfg.CacheDir, err)
 	}
 	a, err := New(Options{Upstream: cfg.Upstream, Cache: cache, Log: log})
 	if err != nil {
-		return err
+		return fmt.Errorf("agent for upstream %s: %w", cfg.Upstream, err)
 	}
 	defer a.Close()
 
